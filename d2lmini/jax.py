@@ -1,0 +1,167 @@
+"""d2lmini for JAX with Flax (linen) and Optax: `from d2lmini import jax as d2l`.
+
+Only what depends on JAX lives here. Flax modules are frozen dataclasses, so a model's
+hyperparameters are dataclass fields and its parameters live outside it, in the Trainer's
+`state`. The whole train step (forward, gradient, Optax update) is one `jax.jit`.
+Tensors are channels-last (NHWC).
+"""
+import numpy as np
+import jax
+import jax.numpy as jnp
+import optax
+from flax import linen as nn
+from flax import traverse_util
+from flax.training import train_state
+
+from d2lmini import fashion_mnist, training
+from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
+from d2lmini.loading import DataModule  # noqa: F401 (API)
+from d2lmini.seeding import draw_seed, set_seed  # noqa: F401 (API)
+from d2lmini.summary import print_layer_shape
+
+
+def cpu():
+    return jax.devices('cpu')[0]
+
+
+def gpu(i=0):
+    return jax.devices('gpu')[i]
+
+
+def num_gpus():
+    try:
+        return len(jax.devices('gpu'))
+    except RuntimeError:    # no GPU backend at all
+        return 0
+
+
+def try_gpu(i=0):
+    return gpu(i) if num_gpus() >= i + 1 else cpu()
+
+
+def new_key():
+    """A PRNG key drawn from d2lmini's seeded stream (JAX itself has no global RNG)."""
+    return jax.random.PRNGKey(draw_seed())
+
+
+def init_cnn(params, key):
+    """Xavier-uniform weights and zero biases for convolution and dense layers."""
+    flat = traverse_util.flatten_dict(params)
+    xavier = nn.initializers.xavier_uniform()
+    for (path, value), subkey in zip(list(flat.items()), jax.random.split(key, len(flat))):
+        if path[-1] == 'kernel':
+            flat[path] = xavier(subkey, value.shape, value.dtype)
+        elif path[-1] == 'bias':
+            flat[path] = jnp.zeros_like(value)
+    return traverse_util.unflatten_dict(flat)
+
+
+def layer_name(layer):
+    return getattr(layer, '__name__', None) or layer.__class__.__name__
+
+
+class Module(nn.Module, HyperParameters):
+    """Base class of the book's models. Subclasses declare hyperparameters as fields."""
+
+    def save_hyperparameters(self, ignore=()):
+        """Nothing to do: Flax modules are dataclasses, fields already are attributes."""
+
+    def loss(self, y_hat, y):
+        raise NotImplementedError
+
+    def __call__(self, X, *args, **kwargs):
+        return self.net(X, *args, **kwargs)
+
+    def training_step(self, params, batch):
+        return self.loss(self.apply({'params': params}, *batch[:-1]), batch[-1])
+
+    def validation_step(self, params, batch):
+        y_hat = self.apply({'params': params}, *batch[:-1])
+        return self.loss(y_hat, batch[-1]), self.accuracy(y_hat, batch[-1])
+
+    def configure_optimizers(self):
+        return optax.sgd(self.lr)
+
+    def apply_init(self, inputs, init=None, key=None):
+        """Parameters for inputs like `inputs`, optionally re-initialized by `init`."""
+        key = new_key() if key is None else key
+        init_key, reinit_key = jax.random.split(key)
+        params = self.init(init_key, *inputs)['params']
+        return params if init is None else init(params, reinit_key)
+
+    def layer_summary(self, X_shape, key=None):
+        self.init(new_key() if key is None else key, jnp.zeros(X_shape),
+                  method=self._print_layer_shapes)
+
+    def _print_layer_shapes(self, X):
+        for layer in self.net.layers:
+            X = layer(X)
+            print_layer_shape(layer_name(layer), X.shape)
+        return X
+
+
+class Classifier(Module):
+    def loss(self, y_hat, y, averaged=True):
+        losses = optax.softmax_cross_entropy_with_integer_labels(y_hat, y)
+        return losses.mean() if averaged else losses
+
+    def accuracy(self, y_hat, y, averaged=True):
+        correct = (y_hat.argmax(axis=1) == y).astype(jnp.float32)
+        return correct.mean() if averaged else correct
+
+
+class FashionMNIST(fashion_mnist.FashionMNIST):
+    layout = 'NHWC'
+
+    @staticmethod
+    def to_framework(images, labels):
+        return jnp.asarray(images), jnp.asarray(labels)
+
+
+class Trainer(training.Trainer):
+    """After `fit`, the trained parameters are in `trainer.state.params`."""
+
+    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0):
+        super().__init__(max_epochs, num_gpus, gradient_clip_val)
+        self.device = gpu() if self.on_gpu else cpu()
+
+    def gpu_available(self):
+        return num_gpus() > 0
+
+
+    def fit(self, model, data, params=None):
+        """`params`: where to start (e.g. from `model.apply_init`); default: Flax's init."""
+        self.initial_params = params
+        with jax.default_device(self.device):
+            return super().fit(model, data)
+
+    def prepare_model(self, model, first_batch):
+        params = self.initial_params
+        if params is None:
+            params = model.apply_init(first_batch[:-1])
+        optimizer = model.configure_optimizers()
+        if self.gradient_clip_val > 0:
+            optimizer = optax.chain(optax.clip_by_global_norm(self.gradient_clip_val), optimizer)
+        self.state = train_state.TrainState.create(apply_fn=model.apply, params=params,
+                                                   tx=optimizer)
+
+        def train_step(state, batch):
+            loss, grads = jax.value_and_grad(model.training_step)(state.params, batch)
+            return state.apply_gradients(grads=grads), loss
+
+        # Donating the old state lets XLA update parameters in place (not supported on CPU).
+        self.compiled_train_step = jax.jit(train_step, donate_argnums=0 if self.on_gpu else ())
+        self.compiled_eval_step = jax.jit(model.validation_step)
+
+    def prepare_batch(self, batch):
+        return tuple(jax.device_put(a, self.device) for a in batch)
+
+    def train_step(self, batch):
+        self.state, loss = self.compiled_train_step(self.state, batch)
+        return loss
+
+    def eval_step(self, batch):
+        return list(self.compiled_eval_step(self.state.params, batch))
+
+    def to_numpy(self, scalars):
+        return np.asarray(jnp.stack(scalars), dtype=np.float64)

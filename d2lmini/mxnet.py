@@ -1,0 +1,142 @@
+"""d2lmini for MXNet 1.9.1 (Gluon): `from d2lmini import mxnet as d2l`.
+
+Only what depends on MXNet lives here; models are HybridBlocks and the Trainer hybridizes
+them, so the forward and backward passes run as one compiled graph.
+"""
+import os
+import warnings
+
+import numpy as np
+
+# MXNet 1.9.1, its last release, still uses the `numpy.bool` alias that numpy 1.24 removed
+# (numpy 2 brought it back). Restoring it lets MXNet run on numpy 1.24-1.26 too.
+if 'bool' not in np.__dict__:
+    np.bool = bool
+# By default MXNet's OpenMP pool uses a single core; give it all of them.
+os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
+
+import mxnet as mx  # noqa: E402 (must come after the two fixes above)
+from mxnet import autograd, gluon, init  # noqa: E402
+
+from d2lmini import fashion_mnist, training  # noqa: E402
+from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,F401 (API)
+from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
+from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: E402,F401 (API)
+from d2lmini.summary import print_layer_shape  # noqa: E402
+
+
+def cpu():
+    return mx.cpu()
+
+
+def gpu(i=0):
+    return mx.gpu(i)
+
+
+def num_gpus():
+    return mx.context.num_gpus()
+
+
+def try_gpu(i=0):
+    return gpu(i) if num_gpus() >= i + 1 else cpu()
+
+
+def _seed_mxnet(seed):
+    mx.random.seed(seed)
+
+
+register_framework_seeder(_seed_mxnet)
+
+# Xavier-uniform weights (Gluon layers already default to zero biases): pass to `initialize`
+# or `apply_init`.
+init_cnn = init.Xavier(rnd_type='uniform', factor_type='avg', magnitude=3)
+
+
+class Module(gluon.HybridBlock, HyperParameters):
+    """Base class of the book's models: a network plus its loss and optimizer."""
+
+    def __init__(self):
+        super().__init__()
+
+    def loss(self, y_hat, y):
+        raise NotImplementedError
+
+    def hybrid_forward(self, F, X):
+        return self.net(X)
+
+    def training_step(self, batch):
+        return self.loss(self(*batch[:-1]), batch[-1])
+
+    def validation_step(self, batch):
+        y_hat = self(*batch[:-1])
+        return self.loss(y_hat, batch[-1]), self.accuracy(y_hat, batch[-1])
+
+    def configure_optimizers(self):
+        return gluon.Trainer(self.collect_params(), 'sgd', {'learning_rate': self.lr})
+
+    def apply_init(self, inputs, init=None, ctx=None):
+        """Initialize (deferred until shapes are known), then run one forward pass."""
+        self.initialize(init=init or mx.init.Uniform(), ctx=ctx or cpu(), force_reinit=True)
+        self(*inputs)
+
+    def layer_summary(self, X_shape):
+        X = mx.nd.random.normal(shape=X_shape)
+        for layer in self.net:
+            X = layer(X)
+            print_layer_shape(layer.__class__.__name__, X.shape)
+
+
+class Classifier(Module):
+    def loss(self, y_hat, y, averaged=True):
+        losses = gluon.loss.SoftmaxCrossEntropyLoss()(y_hat, y)
+        return losses.mean() if averaged else losses
+
+    def accuracy(self, y_hat, y, averaged=True):
+        correct = (y_hat.argmax(axis=1) == y.astype(y_hat.dtype)).astype('float32')
+        return correct.mean() if averaged else correct
+
+
+class FashionMNIST(fashion_mnist.FashionMNIST):
+    layout = 'NCHW'
+
+    @staticmethod
+    def to_framework(images, labels):
+        return mx.nd.array(images, dtype='float32'), mx.nd.array(labels, dtype='int32')
+
+
+class Trainer(training.Trainer):
+    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0):
+        super().__init__(max_epochs, num_gpus, gradient_clip_val)
+        self.device = gpu() if self.on_gpu else cpu()
+
+    def gpu_available(self):
+        return num_gpus() > 0
+
+
+    def prepare_model(self, model, first_batch):
+        with warnings.catch_warnings():   # "already initialized" is expected and harmless
+            warnings.simplefilter('ignore')
+            model.initialize(ctx=self.device)
+        model.collect_params().reset_ctx(self.device)
+        model.hybridize(static_alloc=True, static_shape=True)
+        self.optimizer = model.configure_optimizers()
+
+    def prepare_batch(self, batch):
+        return [a.as_in_context(self.device) for a in batch]
+
+    def train_step(self, batch):
+        with autograd.record():
+            loss = self.model.training_step(batch)
+        loss.backward()
+        if self.gradient_clip_val > 0:
+            grads = [p.grad(self.device) for p in self.model.collect_params().values()
+                     if p.grad_req != 'null']
+            gluon.utils.clip_global_norm(grads, self.gradient_clip_val)
+        self.optimizer.step(1)  # the loss is already a batch mean
+        return loss
+
+    def eval_step(self, batch):
+        return list(self.model.validation_step(batch))
+
+    def to_numpy(self, scalars):
+        return mx.nd.concat(*[s.reshape((1,)) for s in scalars], dim=0).asnumpy().astype(np.float64)

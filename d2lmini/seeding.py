@@ -1,0 +1,25 @@
+"""One seed for everything: data shuffling here, framework RNGs through registered hooks."""
+import numpy as np
+
+_framework_hooks = []
+_state = {'seed': None, 'rng': np.random.default_rng()}
+
+
+def register_framework_seeder(hook):
+    """A framework module registers how to seed its own RNG; set_seed calls it."""
+    _framework_hooks.append(hook)
+    if _state['seed'] is not None:
+        hook(_state['seed'])
+
+
+def set_seed(seed):
+    """Make shuffling and initialization repeatable: same seed, same numbers (on the CPU)."""
+    _state['seed'] = int(seed)
+    _state['rng'] = np.random.default_rng(int(seed))
+    for hook in _framework_hooks:
+        hook(int(seed))
+
+
+def draw_seed():
+    """A fresh 31-bit integer from the global stream, to seed one data loader or one PRNG key."""
+    return int(_state['rng'].integers(2**31 - 1))

@@ -1,0 +1,149 @@
+"""d2lmini for TensorFlow (Keras 3): `from d2lmini import tensorflow as d2l`.
+
+Only what depends on TensorFlow lives here; the train step is one `tf.function`.
+Tensors are channels-last (NHWC).
+"""
+import os
+
+import numpy as np
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # keep C++ start-up chatter out of notebooks
+import tensorflow as tf  # noqa: E402
+
+from d2lmini import fashion_mnist, training
+from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
+from d2lmini.loading import DataModule  # noqa: F401 (API)
+from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
+from d2lmini.summary import print_layer_shape
+
+
+def cpu():
+    return tf.device('/CPU:0')
+
+
+def gpu(i=0):
+    return tf.device(f'/GPU:{i}')
+
+
+def num_gpus():
+    return len(tf.config.list_physical_devices('GPU'))
+
+
+def try_gpu(i=0):
+    return gpu(i) if num_gpus() >= i + 1 else cpu()
+
+
+register_framework_seeder(tf.keras.utils.set_random_seed)
+
+
+def sublayers(layer):
+    """`layer` and every layer nested in it, depth first."""
+    yield layer
+    for child in getattr(layer, '_layers', None) or getattr(layer, 'layers', ()):
+        yield from sublayers(child)
+
+
+def init_cnn(layer):
+    """Xavier-uniform weights and zero biases for convolution and dense layers."""
+    if isinstance(layer, (tf.keras.layers.Conv2D, tf.keras.layers.Dense)) and layer.built:
+        layer.kernel.assign(tf.keras.initializers.GlorotUniform()(layer.kernel.shape))
+        if layer.bias is not None:
+            layer.bias.assign(tf.zeros_like(layer.bias))
+
+
+class Module(tf.keras.Model, HyperParameters):
+    """Base class of the book's models: a network plus its loss and optimizer."""
+
+    def __init__(self):
+        super().__init__()
+        # Keras sets `self.loss = None` for its own compile(); our loss is a method.
+        self.__dict__.pop('loss', None)
+
+    def loss(self, y_hat, y):
+        raise NotImplementedError
+
+    def call(self, X, training=False):
+        return self.net(X, training=training)
+
+    def training_step(self, batch):
+        return self.loss(self(*batch[:-1], training=True), batch[-1])
+
+    def validation_step(self, batch):
+        y_hat = self(*batch[:-1], training=False)
+        return self.loss(y_hat, batch[-1]), self.accuracy(y_hat, batch[-1])
+
+    def configure_optimizers(self):
+        return tf.keras.optimizers.SGD(self.lr)
+
+    def apply_init(self, inputs, init=None):
+        """Run one forward pass so layers learn their input shapes, then initialize."""
+        self(*inputs)
+        if init is not None:
+            for layer in sublayers(self):
+                init(layer)
+
+    def layer_summary(self, X_shape):
+        X = tf.random.normal(X_shape)
+        for layer in self.net.layers:
+            X = layer(X)
+            print_layer_shape(layer.__class__.__name__, X.shape)
+
+
+class Classifier(Module):
+    def loss(self, y_hat, y, averaged=True):
+        losses = tf.keras.losses.sparse_categorical_crossentropy(y, y_hat, from_logits=True)
+        return tf.reduce_mean(losses) if averaged else losses
+
+    def accuracy(self, y_hat, y, averaged=True):
+        correct = tf.cast(tf.argmax(y_hat, axis=1, output_type=y.dtype) == y, tf.float32)
+        return tf.reduce_mean(correct) if averaged else correct
+
+
+class FashionMNIST(fashion_mnist.FashionMNIST):
+    layout = 'NHWC'
+
+    @staticmethod
+    def to_framework(images, labels):
+        return tf.convert_to_tensor(images), tf.convert_to_tensor(labels)
+
+
+class Trainer(training.Trainer):
+    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0):
+        super().__init__(max_epochs, num_gpus, gradient_clip_val)
+        self.device = '/GPU:0' if self.on_gpu else '/CPU:0'
+
+    def gpu_available(self):
+        return num_gpus() > 0
+
+
+    def fit(self, model, data):
+        with tf.device(self.device):
+            return super().fit(model, data)
+
+    def prepare_model(self, model, first_batch):
+        if not model.built:
+            model(*first_batch[:-1])
+        optimizer = model.configure_optimizers()
+        clip = self.gradient_clip_val
+
+        @tf.function(reduce_retracing=True)
+        def train_step(batch):
+            with tf.GradientTape() as tape:
+                loss = model.training_step(batch)
+            grads = tape.gradient(loss, model.trainable_variables)
+            if clip > 0:
+                grads, _ = tf.clip_by_global_norm(grads, clip)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        self.compiled_train_step = train_step
+        self.compiled_eval_step = tf.function(model.validation_step, reduce_retracing=True)
+
+    def train_step(self, batch):
+        return self.compiled_train_step(tuple(batch))
+
+    def eval_step(self, batch):
+        return list(self.compiled_eval_step(tuple(batch)))
+
+    def to_numpy(self, scalars):
+        return tf.stack(scalars).numpy().astype(np.float64)
