@@ -81,7 +81,7 @@ def _check(file, content, source):
 def _download(file, url, cache_dir):
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / (file.name + '.gz')
-    partial = cache_dir / f'.{file.name}.gz.{os.getpid()}.part'
+    partial = cache_dir / f'.{file.name}.{os.getpid()}.part.gz'   # .gz: decompressed when read
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, 'wb') as out:
             while chunk := response.read(1 << 20):

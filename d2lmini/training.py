@@ -70,8 +70,8 @@ class Trainer(HyperParameters):
             for self.epoch in range(self.max_epochs_run):
                 self.fit_epoch(train_loader, val_loader)
         except KeyboardInterrupt:
-            print(f'Interrupted in epoch {self.epoch + 1}, step {self.step + 1}: training stopped; '
-                  f'the model keeps the weights of the last completed step.')
+            print(f'Interrupted in epoch {self.epoch + 1} after {self.step} steps: training '
+                  f'stopped; the model keeps the weights of the last completed step.')
         finally:
             self.finish()
         return self
@@ -80,11 +80,13 @@ class Trainer(HyperParameters):
         start, examples, pending = time.perf_counter(), 0, []
         sync_every = max(1, math.ceil(self.num_train_batches / SYNCS_PER_EPOCH))
         epoch_losses = []
-        for self.step, batch in enumerate(itertools.islice(train_loader, self.num_train_batches)):
+        self.step = 0       # steps completed in this epoch
+        for batch in itertools.islice(train_loader, self.num_train_batches):
             batch = self.prepare_batch(batch)
             pending.append(self.train_step(batch))
+            self.step += 1
             examples += self.batch_size(batch)
-            if len(pending) == sync_every or self.step == self.num_train_batches - 1:
+            if len(pending) == sync_every or self.step == self.num_train_batches:
                 epoch_losses.append(self._sync_losses(pending))
                 pending = []
         seconds = time.perf_counter() - start
@@ -103,13 +105,13 @@ class Trainer(HyperParameters):
         losses = self.to_numpy(pending)
         bad = np.flatnonzero(~np.isfinite(losses))
         if bad.size:
-            step = self.step - len(losses) + 1 + int(bad[0]) + 1
+            step = self.step - len(losses) + int(bad[0]) + 1
             raise NonFiniteLossError(
                 f'The training loss became {losses[bad[0]]} in epoch {self.epoch + 1}, step {step}. '
                 f'Training stopped. Try a smaller learning rate, or set gradient_clip_val in the '
                 f'Trainer.', epoch=self.epoch + 1, step=step)
         self.losses.extend(losses.tolist())
-        self.board.draw(self.epoch + (self.step + 1) / self.num_train_batches, losses.mean(),
+        self.board.draw(self.epoch + self.step / self.num_train_batches, losses.mean(),
                         'train loss')
         self.board.show()
         return losses

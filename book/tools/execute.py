@@ -1,0 +1,83 @@
+"""Execute one notebook with its own Jupyter kernel, writing the result elsewhere.
+
+The source notebook is never rewritten. The kernel is the one the notebook names in
+metadata.kernelspec.name (d2lmini-pytorch, ...), started in the notebook's folder with this
+process's environment, so D2LMINI_BUDGET and the like reach the code.
+"""
+import os
+import pathlib
+import time
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+
+class ExecutionError(Exception):
+    """A notebook failed to run; the message names the notebook and the cell."""
+
+
+def _first_line(cell):
+    for line in ''.join(cell.source).splitlines():
+        if line.strip():
+            return line.strip()[:80]
+    return '(empty)'
+
+
+def kernel_name(nb, path):
+    name = nb.metadata.get('kernelspec', {}).get('name')
+    if not name:
+        raise ExecutionError(f'{path}: no metadata.kernelspec.name, so no kernel to run it with.')
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise ExecutionError(
+            f"{path} asks for the Jupyter kernel {name!r}, which is not installed (run `make setup`; "
+            f"`jupyter kernelspec list` shows the installed ones).") from None
+    return name
+
+
+def execute(source, target, cell_timeout=3600, startup_timeout=120):
+    """Run `source` top to bottom and write the executed notebook to `target`.
+
+    Returns the seconds it took. On an error, the partly executed notebook is written next to
+    `target` (as *.failed.ipynb) and ExecutionError names the notebook, the cell and the error.
+    """
+    source, target = pathlib.Path(source), pathlib.Path(target)
+    nb = nbformat.read(str(source), as_version=4)
+    name = kernel_name(nb, source)
+    current = {}
+
+    def on_cell_start(cell, cell_index, **_):
+        current.update(cell=cell, index=cell_index)
+
+    client = NotebookClient(
+        nb, kernel_name=name, timeout=cell_timeout, startup_timeout=startup_timeout,
+        resources={'metadata': {'path': str(source.parent.resolve())}},
+        on_cell_start=on_cell_start, record_timing=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    failed = target.with_suffix('.failed.ipynb')
+    if failed.exists():
+        failed.unlink()
+    start = time.perf_counter()
+    try:
+        client.execute(env=dict(os.environ))
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
+        nbformat.write(nb, str(failed))
+        if 'index' in current:
+            where = f"cell {current['index']} ({_first_line(current['cell'])!r})"
+        else:
+            where = 'kernel start-up'
+        if isinstance(error, CellTimeoutError):
+            what = f'it ran past the per-cell timeout of {cell_timeout} s'
+        elif isinstance(error, DeadKernelError):
+            what = 'the kernel died'
+        else:
+            what = f'{error.ename}: {error.evalue}'
+        detail = str(error).strip()
+        raise ExecutionError(
+            f'Executing {source} with kernel {name!r} failed in {where}: {what}\n'
+            f'(partly executed notebook: {failed})\n{detail}') from None
+    nbformat.write(nb, str(target))
+    return time.perf_counter() - start

@@ -1,0 +1,59 @@
+"""Budgets, progress output and the hyperparameter helpers."""
+import pytest
+
+from d2lmini import budget, progress
+
+
+def test_auto_budget_follows_the_gpu(monkeypatch):
+    monkeypatch.delenv('D2LMINI_BUDGET', raising=False)
+    assert budget.resolve(gpu_available=True).name == 'full'
+    smoke = budget.resolve(gpu_available=False)
+    assert smoke.name == 'smoke' and smoke.epochs(10) == 2 and smoke.train_batches(469) == 2
+    assert 'D2LMINI_BUDGET=full' in smoke.describe()
+
+
+def test_explicit_budgets_override_the_device(monkeypatch):
+    monkeypatch.setenv('D2LMINI_BUDGET', 'full')
+    full = budget.resolve(gpu_available=False)
+    assert full.name == 'full' and full.epochs(10) == 10 and full.val_batches(79) == 79
+    monkeypatch.setenv('D2LMINI_BUDGET', 'Smoke')
+    assert budget.resolve(gpu_available=True).name == 'smoke'
+
+
+def test_unknown_budget_is_an_error(monkeypatch):
+    monkeypatch.setenv('D2LMINI_BUDGET', 'tiny')
+    with pytest.raises(ValueError, match="'tiny' is not one of full, smoke, auto"):
+        budget.resolve(gpu_available=False)
+
+
+def test_board_draws_nothing_in_a_terminal():
+    board = progress.ProgressBoard()
+    assert not board.live            # pytest is not a Jupyter kernel
+    board.draw(1, 2.3, 'train loss')
+    board.show()                     # must neither block nor open a window
+
+
+def test_board_redraws_one_output_in_a_notebook(monkeypatch):
+    shown = []
+
+    class Handle:
+        def update(self, image):
+            shown.append(('update', image))
+
+    def display(image, display_id):
+        shown.append(('display', image))
+        return Handle()
+    import IPython.display
+    monkeypatch.setattr(IPython.display, 'display', display)
+    board = progress.ProgressBoard(live=True)
+    for step in range(3):
+        board.draw(step, 2.3 - step, 'train loss')
+        board.show()
+    assert [kind for kind, _ in shown] == ['display', 'update', 'update']
+    assert shown[-1][1].data.startswith(b'\x89PNG')
+
+
+def test_epoch_line():
+    line = progress.epoch_line(3, 10, 0.51234, 0.6, 0.789, 1234.5, 'cpu')
+    assert line == ('epoch 3/10: train loss 0.5123, val loss 0.6000, val acc 0.789, '
+                    '1234.5 examples/s on cpu')
