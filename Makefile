@@ -29,11 +29,11 @@ $(VENV_MX)/.installed: requirements-mxnet.txt pyproject.toml $(VENV)/.installed
 	$(PY_MX) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	for prefix in $(VENV) $(VENV_MX); do \
 	  $(PY_MX) -m ipykernel install --prefix=$$prefix --name d2lmini-mxnet \
-	    --display-name "d2lmini (MXNet)" > /dev/null; done
+	    --display-name "d2lmini (MXNet)" > /dev/null 2>&1; done
 	touch $@
 
 $(NUMPY126)/.installed: $(VENV_MX)/.installed
-	$(PY_MX) -m pip install --quiet --disable-pip-version-check --target $(NUMPY126) numpy==1.26.4
+	$(PY_MX) -m pip install --quiet --disable-pip-version-check --upgrade --target $(NUMPY126) numpy==1.26.4
 	touch $@
 
 # Fashion-MNIST from the Debian/Ubuntu package when we can; otherwise d2lmini downloads it.
@@ -64,7 +64,7 @@ test-frameworks: setup
 	$(PY_MX) -m pytest -q tests/frameworks --framework mxnet
 
 test-notebooks: setup
-	D2LMINI_BUDGET=smoke $(PY) -m pytest -q tests/notebooks
+	D2LMINI_BUDGET=smoke $(PY) -m pytest -q --nbval-lax book/googlenet/*.ipynb tests/notebooks
 
 test-book: setup
 	$(MAKE) book D2LMINI_BUDGET=smoke

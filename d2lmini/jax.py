@@ -5,6 +5,8 @@ hyperparameters are dataclass fields and its parameters live outside it, in the 
 `state`. The whole train step (forward, gradient, Optax update) is one `jax.jit`.
 Tensors are channels-last (NHWC).
 """
+import functools
+
 import numpy as np
 import jax
 import jax.numpy as jnp
@@ -61,37 +63,49 @@ def layer_name(layer):
 
 
 class Module(nn.Module, HyperParameters):
-    """Base class of the book's models. Subclasses declare hyperparameters as fields."""
+    """Base class of the book's models. Subclasses declare hyperparameters as fields.
 
+    Methods that work on an unbound module (or on parameters passed in) are marked
+    `nn.nowrap`, so that Flax does not try to set the module up when they are called.
+    """
+
+    @nn.nowrap
     def save_hyperparameters(self, ignore=()):
         """Nothing to do: Flax modules are dataclasses, fields already are attributes."""
 
+    @nn.nowrap
     def loss(self, y_hat, y):
         raise NotImplementedError
 
     def __call__(self, X, *args, **kwargs):
         return self.net(X, *args, **kwargs)
 
+    @nn.nowrap
     def training_step(self, params, batch):
         return self.loss(self.apply({'params': params}, *batch[:-1]), batch[-1])
 
+    @nn.nowrap
     def validation_step(self, params, batch):
         y_hat = self.apply({'params': params}, *batch[:-1])
         return self.loss(y_hat, batch[-1]), self.accuracy(y_hat, batch[-1])
 
+    @nn.nowrap
     def configure_optimizers(self):
         return optax.sgd(self.lr)
 
+    @nn.nowrap
     def apply_init(self, inputs, init=None, key=None):
         """Parameters for inputs like `inputs`, optionally re-initialized by `init`."""
         key = new_key() if key is None else key
         init_key, reinit_key = jax.random.split(key)
-        params = self.init(init_key, *inputs)['params']
+        params = jax.jit(self.init)(init_key, *inputs)['params']   # jit: eager init is slow
         return params if init is None else init(params, reinit_key)
 
+    @nn.nowrap
     def layer_summary(self, X_shape, key=None):
-        self.init(new_key() if key is None else key, jnp.zeros(X_shape),
-                  method=self._print_layer_shapes)
+        # Shapes only: eval_shape traces the network without computing anything.
+        jax.eval_shape(functools.partial(self.init, method=self._print_layer_shapes),
+                       new_key() if key is None else key, jnp.zeros(X_shape))
 
     def _print_layer_shapes(self, X):
         for layer in self.net.layers:
@@ -101,10 +115,12 @@ class Module(nn.Module, HyperParameters):
 
 
 class Classifier(Module):
+    @nn.nowrap
     def loss(self, y_hat, y, averaged=True):
         losses = optax.softmax_cross_entropy_with_integer_labels(y_hat, y)
         return losses.mean() if averaged else losses
 
+    @nn.nowrap
     def accuracy(self, y_hat, y, averaged=True):
         correct = (y_hat.argmax(axis=1) == y).astype(jnp.float32)
         return correct.mean() if averaged else correct
@@ -133,7 +149,7 @@ class Trainer(training.Trainer):
         """`params`: where to start (e.g. from `model.apply_init`); default: Flax's init."""
         self.initial_params = params
         with jax.default_device(self.device):
-            return super().fit(model, data)
+            super().fit(model, data)
 
     def prepare_model(self, model, first_batch):
         params = self.initial_params

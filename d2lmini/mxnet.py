@@ -80,6 +80,9 @@ class Module(gluon.HybridBlock, HyperParameters):
         self(*inputs)
 
     def layer_summary(self, X_shape):
+        with warnings.catch_warnings():   # initialize what is not yet; keep what is
+            warnings.simplefilter('ignore')
+            self.initialize()
         X = mx.nd.random.normal(shape=X_shape)
         for layer in self.net:
             X = layer(X)

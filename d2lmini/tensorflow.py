@@ -3,12 +3,34 @@
 Only what depends on TensorFlow lives here; the train step is one `tf.function`.
 Tensors are channels-last (NHWC).
 """
+import contextlib
 import os
 
 import numpy as np
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # keep C++ start-up chatter out of notebooks
-import tensorflow as tf  # noqa: E402
+
+@contextlib.contextmanager
+def _native_stderr_muted():
+    """Mute file descriptor 2 for a while.
+
+    TensorFlow's C++ start-up messages (CUDA probing, CPU features) bypass Python and
+    TF_CPP_MIN_LOG_LEVEL; in a notebook they would land in whichever cell first touches a
+    device. Python exceptions are unaffected: they are raised, and shown, as usual.
+    """
+    devnull, saved = os.open(os.devnull, os.O_WRONLY), os.dup(2)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+with _native_stderr_muted():
+    import tensorflow as tf
+    tf.config.list_logical_devices()     # initializes the devices now, quietly
 
 from d2lmini import fashion_mnist, training
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
@@ -118,7 +140,7 @@ class Trainer(training.Trainer):
 
     def fit(self, model, data):
         with tf.device(self.device):
-            return super().fit(model, data)
+            super().fit(model, data)
 
     def prepare_model(self, model, first_batch):
         if not model.built:

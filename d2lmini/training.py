@@ -74,7 +74,6 @@ class Trainer(HyperParameters):
                   f'stopped; the model keeps the weights of the last completed step.')
         finally:
             self.finish()
-        return self
 
     def fit_epoch(self, train_loader, val_loader):
         start, examples, pending = time.perf_counter(), 0, []

@@ -1,0 +1,146 @@
+"""The four notebooks compute the same function: same parameter count, same module output
+shapes, and, with PyTorch's weights copied into each, the same logits on the same batch."""
+import contextlib
+import io
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from chapter import ROOT, load_chapter
+
+NUM_PARAMS = 5_977_530
+MAX_RELATIVE_ERROR = 1e-4
+MXNET_PYTHON = ROOT / '.venv-mxnet' / 'bin' / 'python'
+REPORT = ROOT / '_build' / 'parity.json'
+
+
+def module_shapes(summary, layout):
+    """Each module's output shape from a layer summary, in NCHW order."""
+    shapes = [tuple(int(d) for d in re.findall(r'\d+', match))
+              for match in re.findall(r'output shape: \(([^)]*)\)', summary)]
+    if layout == 'NHWC':
+        shapes = [(s[0], s[3], s[1], s[2]) if len(s) == 4 else s for s in shapes]
+    return shapes
+
+
+def printed(function, *args):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        function(*args)
+    return out.getvalue()
+
+
+def relative_error(logits, reference):
+    return float(np.linalg.norm(logits - reference) / np.linalg.norm(reference))
+
+
+def to_channels_last(weight):
+    """PyTorch layouts -> TensorFlow/Flax ones: conv OIHW -> HWIO, dense (out, in) -> (in, out)."""
+    return weight.transpose(2, 3, 1, 0) if weight.ndim == 4 else weight.T
+
+
+@pytest.fixture(scope='module')
+def reference():
+    """PyTorch's initialized weights, a real batch at 96x96, and PyTorch's logits for it."""
+    import torch
+    ns = load_chapter('pytorch')
+    d2l = ns['d2l']
+    d2l.set_seed(0)
+    model = ns['GoogleNet']()
+    model.apply_init([torch.zeros(1, 1, 96, 96)], d2l.init_cnn)
+    model.eval()
+    X, _ = next(iter(d2l.FashionMNIST(batch_size=16, resize=(96, 96)).val_dataloader()))
+    with torch.no_grad():
+        logits = model(X).numpy()
+    return dict(weights=[p.detach().numpy() for p in model.parameters()], X=X.numpy(),
+                logits=logits, summary=printed(model.layer_summary, (1, 1, 96, 96)))
+
+
+def tensorflow_result(reference):
+    import tensorflow as tf
+    ns = load_chapter('tensorflow')
+    model = ns['GoogleNet']()
+    model(tf.zeros((1, 96, 96, 1)))
+    variables = model.trainable_variables
+    assert len(variables) == len(reference['weights'])
+    for variable, weight in zip(variables, reference['weights']):
+        variable.assign(to_channels_last(weight))
+    logits = model(reference['X'].transpose(0, 2, 3, 1), training=False).numpy()
+    return logits, sum(int(np.prod(v.shape)) for v in variables), \
+        printed(model.layer_summary, (1, 96, 96, 1))
+
+
+def definition_order(path):
+    """Sort key putting Flax parameter paths in PyTorch's order: submodules by their index
+    (layers_2 before layers_10; a jitted init returns dicts in sorted key order), kernel
+    before bias."""
+    def key(part):
+        name, _, index = part.rpartition('_')
+        return (name, int(index)) if index.isdigit() else (part, -1)
+    return [key(part) for part in path[:-1]], ['kernel', 'bias'].index(path[-1])
+
+
+def jax_result(reference):
+    import jax
+    from flax import traverse_util
+    ns = load_chapter('jax')
+    model = ns['GoogleNet']()
+    params = model.apply_init([np.zeros((1, 96, 96, 1), np.float32)])
+    flat = traverse_util.flatten_dict(params)
+    assert len(flat) == len(reference['weights'])
+    for path, weight in zip(sorted(flat, key=definition_order), reference['weights']):
+        weight = to_channels_last(weight)
+        assert flat[path].shape == weight.shape, (path, flat[path].shape, weight.shape)
+        flat[path] = jax.numpy.asarray(weight)
+    params = traverse_util.unflatten_dict(flat)
+    logits = np.asarray(model.apply({'params': params}, reference['X'].transpose(0, 2, 3, 1)))
+    return logits, sum(int(np.prod(v.shape)) for v in flat.values()), \
+        printed(model.layer_summary, (1, 96, 96, 1))
+
+
+def mxnet_result(reference, tmp_path):
+    assert MXNET_PYTHON.exists(), f'{MXNET_PYTHON} is missing: run `make setup`'
+    inputs, outputs = tmp_path / 'reference.npz', tmp_path / 'mxnet.npz'
+    np.savez(inputs, X=reference['X'], logits=reference['logits'],
+             **{f'w{i}': w for i, w in enumerate(reference['weights'])})
+    run = subprocess.run([str(MXNET_PYTHON), str(pathlib.Path(__file__).with_name('parity_mxnet.py')),
+                          str(inputs), str(outputs)], capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).parent)))
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = np.load(outputs)
+    return result['logits'], int(result['num_params']), str(result['summary'])
+
+
+@pytest.mark.parametrize('fw', ['pytorch', 'tensorflow', 'jax', 'mxnet'])
+def test_same_function_in_every_fw(fw, reference, tmp_path):
+    if fw == 'pytorch':
+        logits, num_params, summary = (reference['logits'],
+                                       sum(w.size for w in reference['weights']),
+                                       reference['summary'])
+    elif fw == 'mxnet':
+        logits, num_params, summary = mxnet_result(reference, tmp_path)
+    else:
+        logits, num_params, summary = globals()[f'{fw}_result'](reference)
+    layout = 'NHWC' if fw in ('tensorflow', 'jax') else 'NCHW'
+    assert num_params == NUM_PARAMS
+    assert module_shapes(summary, layout) == module_shapes(reference['summary'], 'NCHW') == [
+        (1, 64, 24, 24), (1, 192, 12, 12), (1, 480, 6, 6), (1, 832, 3, 3), (1, 1024), (1, 10)]
+    error = relative_error(logits, reference['logits'])
+    record(fw, error)
+    assert logits.shape == (16, 10) and np.abs(reference['logits']).max() > 1e-3
+    assert error <= MAX_RELATIVE_ERROR, f'{fw}: relative error {error:.2e} against PyTorch'
+
+
+def record(framework, error):
+    """Keep the measured errors for the report (`_build/parity.json`)."""
+    REPORT.parent.mkdir(exist_ok=True)
+    report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    report[framework] = error
+    REPORT.write_text(json.dumps(report, indent=1))
+    print(f'{framework}: relative error of the logits against PyTorch {error:.2e}')
