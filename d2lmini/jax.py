@@ -16,6 +16,7 @@ from flax import traverse_util
 from flax.training import train_state
 
 from d2lmini import fashion_mnist, training
+from d2lmini.modules import mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import draw_seed, set_seed  # noqa: F401 (API)
@@ -118,12 +119,12 @@ class Classifier(Module):
     @nn.nowrap
     def loss(self, y_hat, y, averaged=True):
         losses = optax.softmax_cross_entropy_with_integer_labels(y_hat, y)
-        return losses.mean() if averaged else losses
+        return mean_if(losses, averaged)
 
     @nn.nowrap
     def accuracy(self, y_hat, y, averaged=True):
         correct = (y_hat.argmax(axis=1) == y).astype(jnp.float32)
-        return correct.mean() if averaged else correct
+        return mean_if(correct, averaged)
 
 
 class FashionMNIST(fashion_mnist.FashionMNIST):
@@ -137,12 +138,7 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
 class Trainer(training.Trainer):
     """After `fit`, the trained parameters are in `trainer.state.params`."""
 
-    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0):
-        super().__init__(max_epochs, num_gpus, gradient_clip_val)
-        self.device = gpu() if self.on_gpu else cpu()
-
-    def gpu_available(self):
-        return num_gpus() > 0
+    cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
 
 
     def fit(self, model, data, params=None):

@@ -19,6 +19,7 @@ import mxnet as mx  # noqa: E402 (must come after the two fixes above)
 from mxnet import autograd, gluon, init  # noqa: E402
 
 from d2lmini import fashion_mnist, training  # noqa: E402
+from d2lmini.modules import Steps, mean_if  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,F401 (API)
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: E402,F401 (API)
@@ -52,7 +53,7 @@ register_framework_seeder(_seed_mxnet)
 init_cnn = init.Xavier(rnd_type='uniform', factor_type='avg', magnitude=3)
 
 
-class Module(gluon.HybridBlock, HyperParameters):
+class Module(Steps, gluon.HybridBlock, HyperParameters):
     """Base class of the book's models: a network plus its loss and optimizer."""
 
     def __init__(self):
@@ -63,13 +64,6 @@ class Module(gluon.HybridBlock, HyperParameters):
 
     def hybrid_forward(self, F, X):
         return self.net(X)
-
-    def training_step(self, batch):
-        return self.loss(self(*batch[:-1]), batch[-1])
-
-    def validation_step(self, batch):
-        y_hat = self(*batch[:-1])
-        return self.loss(y_hat, batch[-1]), self.accuracy(y_hat, batch[-1])
 
     def configure_optimizers(self):
         return gluon.Trainer(self.collect_params(), 'sgd', {'learning_rate': self.lr})
@@ -92,11 +86,11 @@ class Module(gluon.HybridBlock, HyperParameters):
 class Classifier(Module):
     def loss(self, y_hat, y, averaged=True):
         losses = gluon.loss.SoftmaxCrossEntropyLoss()(y_hat, y)
-        return losses.mean() if averaged else losses
+        return mean_if(losses, averaged)
 
     def accuracy(self, y_hat, y, averaged=True):
         correct = (y_hat.argmax(axis=1) == y.astype(y_hat.dtype)).astype('float32')
-        return correct.mean() if averaged else correct
+        return mean_if(correct, averaged)
 
 
 class FashionMNIST(fashion_mnist.FashionMNIST):
@@ -108,12 +102,7 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
 
 
 class Trainer(training.Trainer):
-    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0):
-        super().__init__(max_epochs, num_gpus, gradient_clip_val)
-        self.device = gpu() if self.on_gpu else cpu()
-
-    def gpu_available(self):
-        return num_gpus() > 0
+    cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
 
 
     def prepare_model(self, model, first_batch):

@@ -33,6 +33,7 @@ with _native_stderr_muted():
     tf.config.list_logical_devices()     # initializes the devices now, quietly
 
 from d2lmini import fashion_mnist, training
+from d2lmini.modules import Steps  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
@@ -40,11 +41,11 @@ from d2lmini.summary import print_layer_shape
 
 
 def cpu():
-    return tf.device('/CPU:0')
+    return '/CPU:0'     # device names, for `with tf.device(...)`
 
 
 def gpu(i=0):
-    return tf.device(f'/GPU:{i}')
+    return f'/GPU:{i}'
 
 
 def num_gpus():
@@ -73,7 +74,7 @@ def init_cnn(layer):
             layer.bias.assign(tf.zeros_like(layer.bias))
 
 
-class Module(tf.keras.Model, HyperParameters):
+class Module(Steps, tf.keras.Model, HyperParameters):
     """Base class of the book's models: a network plus its loss and optimizer."""
 
     def __init__(self):
@@ -87,12 +88,8 @@ class Module(tf.keras.Model, HyperParameters):
     def call(self, X, training=False):
         return self.net(X, training=training)
 
-    def training_step(self, batch):
-        return self.loss(self(*batch[:-1], training=True), batch[-1])
-
-    def validation_step(self, batch):
-        y_hat = self(*batch[:-1], training=False)
-        return self.loss(y_hat, batch[-1]), self.accuracy(y_hat, batch[-1])
+    def forward_pass(self, inputs, training):
+        return self(*inputs, training=training)
 
     def configure_optimizers(self):
         return tf.keras.optimizers.SGD(self.lr)
@@ -130,13 +127,7 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
 
 
 class Trainer(training.Trainer):
-    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0):
-        super().__init__(max_epochs, num_gpus, gradient_clip_val)
-        self.device = '/GPU:0' if self.on_gpu else '/CPU:0'
-
-    def gpu_available(self):
-        return num_gpus() > 0
-
+    cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
 
     def fit(self, model, data):
         with tf.device(self.device):

@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from d2lmini import fashion_mnist, training
+from d2lmini.modules import Steps, mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
@@ -42,7 +43,7 @@ def init_cnn(module):
             nn.init.zeros_(module.bias)
 
 
-class Module(nn.Module, HyperParameters):
+class Module(Steps, nn.Module, HyperParameters):
     """Base class of the book's models: a network plus its loss and optimizer."""
 
     def __init__(self):
@@ -53,13 +54,6 @@ class Module(nn.Module, HyperParameters):
 
     def forward(self, X):
         return self.net(X)
-
-    def training_step(self, batch):
-        return self.loss(self(*batch[:-1]), batch[-1])
-
-    def validation_step(self, batch):
-        y_hat = self(*batch[:-1])
-        return self.loss(y_hat, batch[-1]), self.accuracy(y_hat, batch[-1])
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
@@ -85,7 +79,7 @@ class Classifier(Module):
 
     def accuracy(self, y_hat, y, averaged=True):
         correct = (y_hat.argmax(dim=1) == y).to(torch.float32)
-        return correct.mean() if averaged else correct
+        return mean_if(correct, averaged)
 
 
 class FashionMNIST(fashion_mnist.FashionMNIST):
@@ -97,12 +91,7 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
 
 
 class Trainer(training.Trainer):
-    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0):
-        super().__init__(max_epochs, num_gpus, gradient_clip_val)
-        self.device = gpu() if self.on_gpu else cpu()
-
-    def gpu_available(self):
-        return num_gpus() > 0
+    cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
 
 
     def prepare_model(self, model, first_batch):

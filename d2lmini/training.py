@@ -23,11 +23,15 @@ class Trainer(HyperParameters):
         self.save_hyperparameters()
         # Like d2l: asking for a GPU where there is none falls back to the CPU.
         self.on_gpu = num_gpus > 0 and self.gpu_available()
+        self.device = self.gpu(0) if self.on_gpu else self.cpu()
 
-    # --- hooks a framework module provides -------------------------------------------------
+    # --- what a framework module provides ---------------------------------------------------
+    # the framework's device functions, as static methods: cpu(), gpu(i), count_gpus()
+    cpu = gpu = count_gpus = None
+
     def gpu_available(self):
         """Whether the framework sees a GPU (decides the 'auto' budget)."""
-        raise NotImplementedError
+        return self.count_gpus() > 0
 
     def device_name(self):
         return 'gpu:0' if self.on_gpu else 'cpu'
