@@ -43,8 +43,9 @@ def _tagged(node):
     return None
 
 
-def _tab_item(framework, label, children):
-    title = nodes.rubric(label, '', nodes.Text(label), classes=['sd-tab-label'])
+def _tab_item(framework, label, children, empty=False):
+    classes = ['sd-tab-label'] + (['framework-tab-empty'] if empty else [])
+    title = nodes.rubric(label, '', nodes.Text(label), classes=classes)
     title['sync_id'] = framework
     title['sync_group'] = SYNC_GROUP
     content = create_component('tab-content', classes=['sd-tab-content'], children=children)
@@ -86,9 +87,9 @@ def wrap_framework_cells(app, doctree):
                 LOGGER.warning(f'group {group} has code but nothing for {label} [framework_tabs]',
                                location=first)
             else:
-                placeholder = nodes.paragraph('', f'Nothing specific to {label} here.',
+                placeholder = nodes.paragraph('', f'No remark for {label} here.',
                                               classes=['framework-tabs-empty'])
-                items.append(_tab_item(framework, label, [placeholder]))
+                items.append(_tab_item(framework, label, [placeholder], empty=True))
         kind = 'framework-tabs-code' if has_code else 'framework-tabs-notes'
         tab_set = create_component('tab-set', classes=['sd-tab-set', 'framework-tabs', kind],
                                    children=items)
@@ -101,12 +102,38 @@ def add_static_path(app, config):
         config.html_static_path.append(str(STATIC))
 
 
+def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
+    """Include each script once. Sphinx 7.4 adds an inline script that an extension registers
+    after the builder started (sphinx-thebe's `const THEBE_JS_URL = ...`) twice, once under
+    the name None and once under '', which breaks the page's JavaScript with a redeclaration
+    error (fixed upstream in sphinx-doc/sphinx#13402, Sphinx 8.2)."""
+    scripts = context.get('script_files')
+    if not isinstance(scripts, list):
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        key = (getattr(script, 'filename', script) or '',
+               tuple(sorted(getattr(script, 'attributes', {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    scripts[:] = unique
+
+
+def add_assets(app):
+    if app.builder.format != 'html':
+        return
+    known = ','.join(f'{fw}:{label}' for fw, label in app.config.framework_tabs_frameworks)
+    # after sphinx-design's design-tabs.js (priority 500), so its listeners come first
+    app.add_js_file('framework-tabs.js', priority=600, **{'data-frameworks': known})
+    app.add_css_file('framework-tabs.css')
+
+
 def setup(app):
     app.setup_extension('sphinx_design')
     app.add_config_value('framework_tabs_frameworks', DEFAULT_FRAMEWORKS, 'env')
     app.connect('config-inited', add_static_path)
+    app.connect('builder-inited', add_assets)
     app.connect('doctree-read', wrap_framework_cells)
-    # after sphinx-design's design-tabs.js (priority 500): its listeners are registered first
-    app.add_js_file('framework-tabs.js', priority=600)
-    app.add_css_file('framework-tabs.css')
+    app.connect('html-page-context', drop_duplicate_scripts)
     return {'version': '1.0', 'parallel_read_safe': True, 'parallel_write_safe': True}

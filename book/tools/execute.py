@@ -6,6 +6,7 @@ process's environment, so D2LMINI_BUDGET and the like reach the code.
 """
 import os
 import pathlib
+import subprocess
 import time
 
 import nbformat
@@ -41,8 +42,10 @@ def kernel_name(nb, path):
 def execute(source, target, cell_timeout=3600, startup_timeout=120):
     """Run `source` top to bottom and write the executed notebook to `target`.
 
-    Returns the seconds it took. On an error, the partly executed notebook is written next to
-    `target` (as *.failed.ipynb) and ExecutionError names the notebook, the cell and the error.
+    Returns the seconds it took. What the kernel process itself prints (library logs, not
+    cell outputs) goes to <target>.kernel.log. On an error, the partly executed notebook is
+    written next to `target` (as *.failed.ipynb) and ExecutionError names the notebook, the
+    cell and the error.
     """
     source, target = pathlib.Path(source), pathlib.Path(target)
     nb = nbformat.read(str(source), as_version=4)
@@ -60,9 +63,11 @@ def execute(source, target, cell_timeout=3600, startup_timeout=120):
     failed = target.with_suffix('.failed.ipynb')
     if failed.exists():
         failed.unlink()
+    log_path = target.with_suffix('.kernel.log')
     start = time.perf_counter()
     try:
-        client.execute(env=dict(os.environ))
+        with open(log_path, 'wb') as log:
+            client.execute(env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
         nbformat.write(nb, str(failed))
         if 'index' in current:
@@ -78,6 +83,6 @@ def execute(source, target, cell_timeout=3600, startup_timeout=120):
         detail = str(error).strip()
         raise ExecutionError(
             f'Executing {source} with kernel {name!r} failed in {where}: {what}\n'
-            f'(partly executed notebook: {failed})\n{detail}') from None
+            f'(partly executed notebook: {failed}; kernel log: {log_path})\n{detail}') from None
     nbformat.write(nb, str(target))
     return time.perf_counter() - start

@@ -16,6 +16,7 @@ Relative paths in markdown (figures, links) are rebased from the chapter's folde
 folder of the merged page.
 """
 import dataclasses
+import pathlib
 import posixpath
 import re
 
@@ -264,52 +265,81 @@ def _escape(text):
     return re.sub(r'([\\`*_\[\]<>|{}$])', r'\\\1', text)
 
 
-def run_info_markdown(chapter, entries):
+def run_info_markdown(entries):
     """The markdown of the block near the top of a chapter page.
 
     entries: one dict per framework with keys fw, label, colab_url, download (path relative
     to the merged page) and runs (from training_runs).
     """
-    rows = []
+    rows, smoke_details = [], []
     for e in entries:
-        name = posixpath.basename(e['download'])
         links = (f'[Open in Colab]({e["colab_url"]}) · '
-                 f'{{download}}`Download {name} <{e["download"]}>`')
+                 f'{{download}}`Download notebook <{e["download"]}>`')
         if e['fw'] == 'mxnet':
-            links += ' ({ref}`needs Python 3.11 <run-in-colab>`)'
+            links += ' ({ref}`needs an older Python <run-in-colab>`)'
         if not e['runs']:
-            outputs = 'No training in this notebook, so no budget applied.'
+            outputs = 'no training in this notebook (no budget applies)'
         else:
             seen, parts = set(), []
             for run in e['runs']:
                 key = (run['budget'], run['device'], run['reason'])
-                if key in seen:
-                    continue
-                seen.add(key)
-                text = f"**{_escape(run['budget'])}** budget on **{_escape(run['device'])}**"
-                if run['detail'] and run['budget'] != 'full':
-                    text += f": {_escape(run['detail'])}"
-                text += f" ({_escape(run['reason'])})"
-                parts.append(text)
+                if key not in seen:
+                    seen.add(key)
+                    parts.append(f"**{_escape(run['budget'])}** budget on **{_escape(run['device'])}** "
+                                 f"({_escape(run['reason'])})")
+                if run['budget'] == 'smoke' and run['detail']:
+                    smoke_details.append(run['detail'])
             outputs = '; '.join(parts)
         rows.append(f'* - {e["label"]}\n  - {links}\n  - {outputs}')
-    budgets = {run['budget'] for e in entries for run in e['runs']}
-    table = ('```{list-table}\n:header-rows: 1\n:class: framework-run-table\n\n'
-             '* - Framework\n  - Run it yourself\n  - The outputs on this page were produced with\n'
-             + '\n'.join(rows) + '\n```\n')
-    if 'smoke' in budgets:
-        table += ('\n```{admonition} Smoke-test outputs\n:class: warning framework-smoke-warning\n'
-                  'Some outputs on this page come from a **smoke** run, which stops training after a '
-                  'couple of batches: their losses, accuracies and curves only show that the code runs, '
-                  'not what the model learns. Run the notebook with `D2LMINI_BUDGET=full` (or on a GPU) '
-                  'for real results.\n```\n')
-    return table
+    text = ('```{list-table}\n:header-rows: 1\n:widths: 14 46 40\n:class: framework-run-table\n\n'
+            '* - Framework\n  - Run it yourself\n  - Outputs on this page produced with\n'
+            + '\n'.join(rows) + '\n```\n')
+    if any(run['budget'] == 'smoke' for e in entries for run in e['runs']):
+        caps = f' ({_escape(smoke_details[0])})' if len(set(smoke_details)) == 1 else ''
+        text += ('\n```{admonition} Smoke-test outputs\n:class: warning framework-smoke-warning\n'
+                 f'Outputs marked **smoke** above come from a quick check that the code runs{caps}: '
+                 'their losses, accuracies and curves say nothing about what the model can learn. '
+                 'Run the notebook with `D2LMINI_BUDGET=full`, or on a GPU, for real results.\n```\n')
+    return text
+
+
+# --- library log noise ----------------------------------------------------------------------------
+
+# What C++ libraries (TensorFlow, XLA via absl/glog) write to the kernel's stderr, such as
+# "I0000 00:00:1795881433.93 15209 port.cc:153] oneDNN custom operations are on. ...".
+_NATIVE_LOG = re.compile(r'^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.\-]+:\d+\] ')
+_NATIVE_LOG_BANNER = 'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR'
+_PYTHON_MESSAGE = re.compile(r'^(\S.*\.py:\d+: \w*(Warning|Error)|Traceback |\w*(Warning|Error): )')
+
+
+def strip_native_logs(cell):
+    """Drop C++ library log lines from a code cell's stderr outputs (a line that follows one,
+    without a log prefix of its own, belongs to it). Returns how many lines were dropped."""
+    dropped, outputs = 0, []
+    for out in cell.get('outputs', []):
+        if out.get('output_type') == 'stream' and out.get('name') == 'stderr':
+            kept, in_log = [], False
+            for line in source_text({'source': out.get('text', '')}).splitlines(keepends=True):
+                if _NATIVE_LOG.match(line) or line.strip() == _NATIVE_LOG_BANNER:
+                    in_log = True
+                elif not (in_log and line.strip() and not _PYTHON_MESSAGE.match(line)):
+                    in_log = False
+                    kept.append(line)
+                    continue
+                dropped += 1
+            if not ''.join(kept).strip():
+                continue
+            out = nbformat.from_dict(dict(out, text=''.join(kept)))
+        outputs.append(out)
+    if 'outputs' in cell:
+        cell['outputs'] = outputs
+    return dropped
 
 
 # --- merging ------------------------------------------------------------------------------------
 
 def _fence_for(text, char='`'):
-    longest = max((len(m.group(0)) for m in re.finditer(rf'^\s*({re.escape(char)}+)', text, re.MULTILINE)),
+    longest = max((len(m.group(1)) for m in re.finditer(rf'^[ \t]*({re.escape(char)}+)', text, re.MULTILINE)),
                   default=0)
     return char * max(3, longest + 1)
 
@@ -351,12 +381,14 @@ def merge(notebooks, names=None, chapter_dir='.', page_dir='.', header_markdown=
 
     ref_fw = next(iter(notebooks))
     ref = layouts[ref_fw]
-    cells = []
+    cells, dropped = [], 0
     for g, _ in enumerate(ref.runs):
         for fw, lay in layouts.items():
             for index, cell in lay.runs[g]:
                 if cell.cell_type == 'code':
                     new = nbformat.from_dict(cell)
+                    new['id'] = f'{fw}-{cell.get("id") or index}'[:64]   # ids must stay unique
+                    dropped += strip_native_logs(new)
                     new.metadata[META_KEY] = {'group': g, 'framework': fw}
                     new.metadata.setdefault('tags', [])
                     cells.append(new)
@@ -384,7 +416,33 @@ def merge(notebooks, names=None, chapter_dir='.', page_dir='.', header_markdown=
     merged.metadata = nbformat.from_dict({
         'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'},
         'language_info': notebooks[ref_fw].metadata.get('language_info', {'name': 'python'}),
-        META_KEY: {'frameworks': [[fw, LABELS[fw]] for fw in notebooks]},
+        META_KEY: {'frameworks': [[fw, LABELS[fw]] for fw in notebooks],
+                   'native_log_lines_dropped': dropped},
     })
     merged.cells = cells
+    return merged
+
+
+def merge_chapter(chapter, executed, sources, page, root, colab_url):
+    """Merge one chapter's executed notebooks into the page `page`, from files.
+
+    executed, sources: framework -> path of the executed / source notebook, in tab order.
+    root: the folder relative paths are measured from (the book's root). colab_url: a
+    function from a source path (relative to root, POSIX) to its Open-in-Colab address.
+    Returns the merged notebook.
+    """
+    root, page = pathlib.Path(root), pathlib.Path(page)
+    rel = lambda p: pathlib.Path(p).resolve().relative_to(root.resolve()).as_posix()
+    chapter_dir = posixpath.dirname(rel(next(iter(sources.values()))))
+    page_dir = posixpath.dirname(rel(page))
+    notebooks = {fw: nbformat.read(str(path), as_version=4) for fw, path in executed.items()}
+    names = {fw: rel(sources[fw]) for fw in sources}
+    entries = [dict(fw=fw, label=LABELS[fw], colab_url=colab_url(rel(sources[fw])),
+                    download=posixpath.relpath(rel(sources[fw]), page_dir),
+                    runs=training_runs(notebooks[fw]))
+               for fw in notebooks]
+    merged = merge(notebooks, names=names, chapter_dir=chapter_dir, page_dir=page_dir,
+                   header_markdown=run_info_markdown(entries))
+    page.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(merged, str(page))
     return merged

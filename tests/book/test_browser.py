@@ -1,0 +1,177 @@
+"""The built book in headless Chromium: synced tabs, remembered choice, ?framework=, images,
+console. Serves _build/html on 127.0.0.1 and drives Debian's /usr/bin/chromium via Playwright.
+
+Requests to other hosts (MathJax from a CDN) are answered with an empty response, since the
+test machine has no internet; they are listed in the test output and not counted as errors.
+"""
+import functools
+import http.server
+import threading
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from book_helpers import HTML, ROOT, chapter_names, require_built_book
+
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync', '--no-first-run']
+FRAMEWORKS = ['pytorch', 'tensorflow', 'jax', 'mxnet']
+CHAPTER = 'googlenet' if 'googlenet' in chapter_names() else chapter_names()[0]
+
+# For every framework tab set: the framework of the checked tab, and whether exactly that
+# tab's content is displayed.
+TAB_STATE_JS = '''() => Array.from(document.querySelectorAll('.sd-tab-set.framework-tabs')).map((set) => {
+  const labels = Array.from(set.querySelectorAll(':scope > label.sd-tab-label'));
+  const checked = labels.filter((l) => document.getElementById(l.htmlFor).checked);
+  const shown = labels.filter((l) => document.getElementById(l.getAttribute('aria-controls')).checkVisibility());
+  return {checked: checked.map((l) => l.dataset.syncId), shown: shown.map((l) => l.dataset.syncId)};
+})'''
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def server():
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(_Handler, directory=str(HTML)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{httpd.server_port}'
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope='module')
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Session:
+    """A browser context (one localStorage) that records console errors and outside requests."""
+
+    def __init__(self, browser, server):
+        self.server, self.errors, self.outside = server, [], []
+        self.context = browser.new_context(viewport={'width': 1280, 'height': 900})
+        self.context.route('**/*', self._route)
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(self.server):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.fulfill(status=200, body='', content_type='application/javascript')
+
+    def open(self, path):
+        page = self.context.new_page()
+        page.on('console', lambda msg: msg.type == 'error' and self.errors.append(f'{page.url}: {msg.text}'))
+        page.on('pageerror', lambda exc: self.errors.append(f'{page.url}: {exc}'))
+        page.goto(f'{self.server}/{path}', wait_until='load')
+        return page
+
+
+def chapter_url():
+    return f'book/_generated/{CHAPTER}.html'
+
+
+def tab_state(page):
+    state = page.evaluate(TAB_STATE_JS)
+    assert state, 'no framework tab sets on the page'
+    return state
+
+
+def assert_everywhere(page, fw):
+    for n, tab_set in enumerate(tab_state(page)):
+        assert tab_set == {'checked': [fw], 'shown': [fw]}, f'tab set {n}: {tab_set}, expected {fw}'
+
+
+def test_tabs_switch_together_persist_and_follow_the_address(browser, server):
+    require_built_book()
+    session = Session(browser, server)
+    page = session.open(chapter_url())
+    sets = page.locator('.sd-tab-set.framework-tabs')
+    count = sets.count()
+    assert count >= 2, 'need at least two tab sets to test syncing'
+    assert_everywhere(page, 'pytorch')                      # the default
+
+    # one click on any tab set switches all of them, whichever set is clicked
+    for n, fw in enumerate(['tensorflow', 'jax', 'mxnet', 'pytorch', 'jax']):
+        which = [count - 1, 0, count // 2, 1, count - 2][n]
+        sets.nth(which).locator(f':scope > label[data-sync-id="{fw}"]').click()
+        assert_everywhere(page, fw)
+
+    # the choice survives a reload and a new page of the same browser
+    page.reload(wait_until='load')
+    assert_everywhere(page, 'jax')
+    sets = page.locator('.sd-tab-set.framework-tabs')
+    sets.nth(0).locator(':scope > label[data-sync-id="mxnet"]').click()
+    assert_everywhere(page, 'mxnet')
+    again = session.open(chapter_url())
+    assert_everywhere(again, 'mxnet')
+
+    # ?framework= wins over the stored choice (here: mxnet), in any case or alias
+    linked = session.open(chapter_url() + '?framework=jax')
+    assert_everywhere(linked, 'jax')
+    assert_everywhere(session.open(chapter_url() + '?framework=TF'), 'tensorflow')
+    # ... and then is the stored choice; a value that names no framework changes nothing
+    assert_everywhere(session.open(chapter_url() + '?framework=nonsense'), 'tensorflow')
+
+    # a click on a page opened with ?framework= updates the address, so a reload keeps the click
+    linked.locator('.sd-tab-set.framework-tabs').nth(1).locator(':scope > label[data-sync-id="pytorch"]').click()
+    assert_everywhere(linked, 'pytorch')
+    assert linked.url.endswith('?framework=pytorch')
+    linked.reload(wait_until='load')
+    assert_everywhere(linked, 'pytorch')
+
+    # a fresh browser with nothing stored follows the address too
+    fresh = Session(browser, server)
+    assert_everywhere(fresh.open(chapter_url() + '?framework=jax'), 'jax')
+
+    assert session.errors + fresh.errors == []
+    print('requests to other hosts, answered empty:', sorted(set(session.outside + fresh.outside)))
+
+
+def test_clicked_tab_set_stays_in_place_when_tab_sets_above_change(browser, server):
+    require_built_book()
+    session = Session(browser, server)
+    page = session.open(chapter_url())
+    # Chromium's own scroll anchoring would hide the page's work; Safari has none.
+    page.add_style_tag(content='html, body { overflow-anchor: none !important; }')
+    sets = page.locator('.sd-tab-set.framework-tabs')
+    last = sets.nth(sets.count() - 1)
+    heights_before = page.evaluate('''() => Array.from(document.querySelectorAll('.sd-tab-set.framework-tabs'))
+                                      .map((s) => s.getBoundingClientRect().height)''')
+    for fw in ['mxnet', 'tensorflow', 'jax']:
+        last.scroll_into_view_if_needed()
+        top = last.evaluate('(el) => el.getBoundingClientRect().top')
+        last.locator(f':scope > label[data-sync-id="{fw}"]').click()
+        assert_everywhere(page, fw)
+        assert abs(last.evaluate('(el) => el.getBoundingClientRect().top') - top) <= 1
+    heights_after = page.evaluate('''() => Array.from(document.querySelectorAll('.sd-tab-set.framework-tabs'))
+                                     .map((s) => s.getBoundingClientRect().height)''')
+    assert heights_before[:-1] != heights_after[:-1], 'no tab set above changed height: nothing tested'
+    assert session.errors == []
+
+
+def test_images_load_console_is_clean_and_screenshot(browser, server):
+    require_built_book()
+    session = Session(browser, server)
+    for path in ('index.html', 'book/intro.html', chapter_url()):
+        page = session.open(path)
+        page.wait_for_load_state('networkidle')
+        images = page.evaluate('''() => Array.from(document.images).map((img) =>
+            ({src: img.currentSrc || img.src, complete: img.complete, width: img.naturalWidth}))''')
+        broken = [img for img in images if not (img['complete'] and img['width'] > 0)]
+        assert broken == [], f'{path}: images that did not load: {broken}'
+        if path == chapter_url():
+            assert len(images) >= 2
+            screenshot = ROOT / '_build' / f'screenshot-{CHAPTER}.png'
+            page.screenshot(path=str(screenshot), full_page=True)
+            assert screenshot.stat().st_size > 10_000
+    assert session.errors == []

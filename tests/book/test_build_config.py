@@ -1,0 +1,53 @@
+"""book/tools/build_book.py: chapters from _toc.yml, Colab links from _config.yml, checks."""
+import pytest
+
+import book_helpers  # noqa: F401 (puts book/tools on sys.path)
+import build_book
+
+
+def write(tmp_path, config='', toc=''):
+    (tmp_path / '_config.yml').write_text(config)
+    (tmp_path / '_toc.yml').write_text(toc)
+    return tmp_path
+
+
+def test_chapters_are_the_generated_pages_of_the_toc(tmp_path):
+    root = write(tmp_path, toc='format: jb-book\nroot: book/intro\nparts:\n'
+                                '  - caption: CNNs\n    chapters:\n'
+                                '      - file: book/_generated/googlenet\n'
+                                '      - file: book/_generated/resnet.ipynb\n'
+                                '      - file: book/notes\n')
+    assert build_book.chapters(root) == ['googlenet', 'resnet']
+
+
+def test_colab_links_follow_the_repository_settings(tmp_path):
+    root = write(tmp_path, config='repository:\n  url: https://github.com/someone/fork.git\n  branch: dev\n')
+    link = build_book.colab_links(root)
+    assert link('book/googlenet/googlenet_jax.ipynb') == (
+        'https://colab.research.google.com/github/someone/fork/blob/dev/book/googlenet/googlenet_jax.ipynb')
+    root = write(tmp_path, config='repository:\n  url: https://github.com/a/b\n  branch: main\n'
+                                  '  path_to_book: docs/\n')
+    assert build_book.colab_links(root)('book/x/x_mxnet.ipynb') == (
+        'https://colab.research.google.com/github/a/b/blob/main/docs/book/x/x_mxnet.ipynb')
+
+
+def test_colab_links_need_a_github_repository(tmp_path):
+    root = write(tmp_path, config='repository:\n  url: https://gitlab.com/a/b\n')
+    with pytest.raises(build_book.BuildError, match='GitHub repository address'):
+        build_book.colab_links(root)
+
+
+def test_missing_notebooks_of_a_listed_chapter_are_named(tmp_path):
+    (tmp_path / 'book' / 'demo').mkdir(parents=True)
+    (tmp_path / 'book' / 'demo' / 'demo_pytorch.ipynb').write_text('{}')
+    with pytest.raises(build_book.BuildError) as error:
+        build_book.sources('demo', tmp_path)
+    message = str(error.value)
+    assert 'book/demo/demo_tensorflow.ipynb' in message and 'book/demo/demo_mxnet.ipynb' in message
+    assert 'demo_pytorch' not in message
+
+
+def test_the_project_config_points_colab_at_the_book_repository():
+    link = build_book.colab_links()
+    assert link('book/googlenet/googlenet_pytorch.ipynb') == (
+        'https://colab.research.google.com/github/d2lmini/book/blob/main/book/googlenet/googlenet_pytorch.ipynb')

@@ -1,0 +1,211 @@
+"""The built HTML book, read as files: tab structure, run table, links and images.
+
+Needs the book built first (`make book`); fails, not skips, without it.
+"""
+import posixpath
+import re
+import urllib.parse
+
+import nbformat
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+from book_helpers import HTML, ROOT, chapter_names, require_built_book
+import build_book
+import merge
+
+CHAPTERS = chapter_names()
+FRAMEWORKS = [fw for fw, _ in merge.FRAMEWORKS]
+
+
+def soup(path):
+    return BeautifulSoup(path.read_text(encoding='utf-8'), 'html.parser')
+
+
+def chapter_page(chapter):
+    require_built_book()
+    path = HTML / 'book' / '_generated' / f'{chapter}.html'
+    assert path.is_file(), f'{path} is missing: rebuild the book'
+    return soup(path)
+
+
+def executed(chapter, fw):
+    path = ROOT / '_build' / 'executed' / 'book' / chapter / f'{chapter}_{fw}.ipynb'
+    assert path.is_file(), f'{path} is missing: rebuild the book'
+    return nbformat.read(str(path), as_version=4)
+
+
+def squash(text):
+    return re.sub(r'\s+', ' ', text).strip()
+
+
+def tab_sets(page):
+    return page.select('div.sd-tab-set.framework-tabs')
+
+
+def tabs_of(tab_set):
+    """framework -> the tab's content element, from the sphinx-design HTML."""
+    tabs = {}
+    for label in tab_set.find_all('label', class_='sd-tab-label', recursive=False):
+        content = tab_set.find(id=label['aria-controls'])
+        tabs[label['data-sync-id']] = content
+    return tabs
+
+
+@pytest.mark.parametrize('chapter', CHAPTERS)
+def test_every_code_cell_is_inside_a_framework_tab(chapter):
+    page = chapter_page(chapter)
+    cells = page.select('div.cell')
+    assert cells, 'no code cells on the page'
+    outside = [squash(c.get_text())[:80] for c in cells if c.find_parent(class_='sd-tab-content') is None]
+    assert outside == []
+
+
+@pytest.mark.parametrize('chapter', CHAPTERS)
+def test_tab_sets_offer_the_four_frameworks_in_one_sync_group(chapter):
+    page = chapter_page(chapter)
+    sets = tab_sets(page)
+    generated = nbformat.read(str(ROOT / 'book' / '_generated' / f'{chapter}.ipynb'), as_version=4)
+    groups = {c.metadata[merge.META_KEY]['group'] for c in generated.cells if c.cell_type == 'code'}
+    groups |= {int(m) for c in generated.cells if c.cell_type == 'markdown'
+               for m in re.findall(r'\{container\} framework-note framework-group-(\d+)', c.source)}
+    assert len(sets) == len(groups)
+    for tab_set in sets:
+        labels = tab_set.find_all('label', class_='sd-tab-label', recursive=False)
+        assert [label['data-sync-id'] for label in labels] == FRAMEWORKS
+        assert {label['data-sync-group'] for label in labels} == {'framework'}
+        assert [squash(label.get_text()) for label in labels] == ['PyTorch', 'TensorFlow', 'JAX', 'MXNet']
+
+
+@pytest.mark.parametrize('chapter', CHAPTERS)
+def test_each_tab_holds_its_frameworks_code_in_order(chapter):
+    page = chapter_page(chapter)
+    for fw in FRAMEWORKS:
+        rendered = [cell for tab_set in tab_sets(page) for cell in tabs_of(tab_set)[fw].select('div.cell')]
+        codes = [c for c in executed(chapter, fw).cells if c.cell_type == 'code']
+        assert len(rendered) == len(codes), fw
+        for html_cell, code in zip(rendered, codes):
+            assert squash(html_cell.select_one('div.cell_input').get_text()) == squash(code.source)
+            if any(o.output_type == 'display_data' and 'image/png' in o.get('data', {}) for o in code.outputs):
+                assert html_cell.select_one('div.cell_output img'), f'{fw}: an image output is missing'
+
+
+@pytest.mark.parametrize('chapter', CHAPTERS)
+def test_notes_sit_in_their_frameworks_tab(chapter):
+    page = chapter_page(chapter)
+    for fw in FRAMEWORKS:
+        notes = [c for c in executed(chapter, fw).cells
+                 if c.cell_type == 'markdown' and merge.NOTE_TAG in merge.tags(c)]
+        rendered = [n for tab_set in tab_sets(page) for n in tabs_of(tab_set)[fw].select('div.framework-note')]
+        assert len(rendered) == len(notes), fw
+        assert not page.select('div.framework-note:not(.sd-tab-content div.framework-note)')
+
+
+@pytest.mark.parametrize('chapter', CHAPTERS)
+def test_shared_headings_appear_once(chapter):
+    page = chapter_page(chapter)
+    headings = [squash(h.get_text()).rstrip('#').strip() for h in page.select('article h1, article h2, article h3')]
+    expected = [m.group(2) for c in executed(chapter, 'pytorch').cells if c.cell_type == 'markdown'
+                and merge.NOTE_TAG not in merge.tags(c)
+                for m in re.finditer(r'^(#{1,3})\s+(.*)$', c.source, re.MULTILINE)]
+    plain = lambda text: re.sub(r'[*_`$\\]', '', text)
+    assert [plain(h) for h in headings] == [plain(h) for h in expected]
+    assert len(page.select('article h1')) == 1
+
+
+@pytest.mark.parametrize('chapter', CHAPTERS)
+def test_figures_of_the_prose_are_on_the_page(chapter):
+    page = chapter_page(chapter)
+    images = [posixpath.basename(urllib.parse.urlparse(img['src']).path) for img in page.select('article img')]
+    figures = [posixpath.basename(m) for c in executed(chapter, 'pytorch').cells if c.cell_type == 'markdown'
+               for m in re.findall(r'!\[[^\]]*\]\(([^)\s]+)', c.source)]
+    for figure in figures:
+        assert figure in images
+
+
+@pytest.mark.parametrize('chapter', CHAPTERS)
+def test_run_table_links_colab_downloads_and_states_budget_and_device(chapter):
+    page = chapter_page(chapter)
+    table = page.select_one('table.framework-run-table')
+    assert table is not None, 'no run-it-yourself table'
+    # near the top: right after the title, before the first section heading
+    title = page.select_one('article h1')
+    assert title.find_next('table') is table
+    first_h2 = page.select_one('article h2')
+    assert first_h2 is None or table.find_next('h2') is first_h2
+
+    config = yaml.safe_load((ROOT / '_config.yml').read_text())
+    owner_repo = config['repository']['url'].removeprefix('https://github.com/').removesuffix('.git')
+    branch = config['repository']['branch']
+    rows = table.select('tbody tr')
+    assert [squash(r.find('td').get_text()) for r in rows] == ['PyTorch', 'TensorFlow', 'JAX', 'MXNet']
+    page_dir = HTML / 'book' / '_generated'
+    for fw, row in zip(FRAMEWORKS, rows):
+        source = ROOT / 'book' / chapter / f'{chapter}_{fw}.ipynb'
+        links = {squash(a.get_text()): a['href'] for a in row.find_all('a')}
+        assert links['Open in Colab'] == (f'https://colab.research.google.com/github/{owner_repo}/blob/'
+                                          f'{branch}/book/{chapter}/{chapter}_{fw}.ipynb')
+        download = links['Download notebook']
+        assert download.endswith('/' + source.name)
+        assert (page_dir / download).resolve().read_bytes() == source.read_bytes(), (
+            f'the downloadable notebook is not {source.relative_to(ROOT)}: did it change after the build?')
+        outputs = squash(row.find_all('td')[2].get_text())
+        runs = merge.training_runs(executed(chapter, fw))
+        if runs:
+            for run in runs:
+                assert f"{run['budget']} budget on {run['device']} ({run['reason']})" in outputs
+        else:
+            assert 'no training in this notebook' in outputs
+
+
+def _local_targets(html_file, page):
+    for tag, attr in (('a', 'href'), ('img', 'src'), ('link', 'href'), ('script', 'src'), ('source', 'src')):
+        for element in page.find_all(tag):
+            value = element.get(attr)
+            if not value or re.match(r'^[a-zA-Z][a-zA-Z0-9+.-]*:', value) or value.startswith('//'):
+                continue
+            yield value
+
+
+def test_no_broken_local_links_or_images():
+    require_built_book()
+    ids, broken = {}, []
+
+    def ids_of(path):
+        if path not in ids:
+            ids[path] = {e['id'] for e in soup(path).find_all(id=True)}
+        return ids[path]
+
+    pages = sorted(p for p in HTML.rglob('*.html') if '_static' not in p.parts)
+    assert len(pages) >= 2
+    for html_file in pages:
+        page = soup(html_file)
+        for value in _local_targets(html_file, page):
+            parsed = urllib.parse.urlparse(value)
+            path = urllib.parse.unquote(parsed.path)
+            target = html_file if not path else (html_file.parent / path).resolve()
+            if target.is_dir():
+                target = target / 'index.html'
+            if not target.exists():
+                broken.append(f'{html_file.relative_to(HTML)}: {value}')
+            elif parsed.fragment and target.suffix == '.html' and parsed.fragment not in ids_of(target):
+                broken.append(f'{html_file.relative_to(HTML)}: {value} (no such anchor)')
+    assert broken == []
+
+
+def test_intro_explains_tabs_budgets_and_running():
+    require_built_book()
+    text = squash(soup(HTML / 'book' / 'intro.html').select_one('article').get_text())
+    for needle in ('?framework=jax', 'make book', 'make test', 'D2LMINI_BUDGET', 'smoke', 'full', 'auto',
+                   'd2lmini-pytorch', 'd2lmini-tensorflow', 'd2lmini-jax', 'd2lmini-mxnet', 'Colab'):
+        assert needle in text, needle
+
+
+def test_toc_lists_the_intro_and_the_chapters():
+    toc = yaml.safe_load((ROOT / '_toc.yml').read_text())
+    assert toc['root'] == 'book/intro'
+    assert CHAPTERS, '_toc.yml lists no chapter'
+    for chapter in CHAPTERS:
+        assert (ROOT / 'book' / chapter / f'{chapter}_pytorch.ipynb').exists()
+    assert build_book.chapters(ROOT) == CHAPTERS
