@@ -15,10 +15,24 @@ class Kit:
     def d2l(self):
         return importlib.import_module(f'd2lmini.{self.module_name}')
 
-    def make_model(self, data, lr=0.1, linear=False):
-        """A small initialized CNN (or, with `linear`, softmax regression: no ReLU to swallow
-        NaNs); returns (model, params), where params is None but for JAX."""
+    def make_net(self, linear):
+        """A small CNN (or, with `linear`, softmax regression: no ReLU to swallow NaNs)."""
         raise NotImplementedError
+
+    def make_model(self, data, lr=0.1, linear=False):
+        """An initialized classifier around `make_net`; returns (model, params), where params
+        is None but for JAX."""
+        d2l, make_net = self.d2l, self.make_net
+
+        class SmallCNN(d2l.Classifier):
+            def __init__(self, lr):
+                super().__init__()
+                self.save_hyperparameters()
+                self.net = make_net(linear)
+
+        model = SmallCNN(lr)
+        model.apply_init([next(iter(data.train_dataloader()))[0]], d2l.init_cnn)
+        return model, None
 
     def fit(self, trainer, model, data, params):
         return trainer.fit(model, data)
@@ -43,21 +57,12 @@ class Kit:
 class TorchKit(Kit):
     module_name, layout = 'torch', 'NCHW'
 
-    def make_model(self, data, lr=0.1, linear=False):
+    def make_net(self, linear):
         from torch import nn
-        d2l = self.d2l
-
-        class SmallCNN(d2l.Classifier):
-            def __init__(self, lr):
-                super().__init__()
-                self.save_hyperparameters()
-                self.net = (nn.Sequential(nn.Flatten(), nn.LazyLinear(10)) if linear else
-                            nn.Sequential(nn.LazyConv2d(8, 3, padding=1), nn.ReLU(),
-                                          nn.MaxPool2d(2), nn.Flatten(), nn.LazyLinear(10)))
-
-        model = SmallCNN(lr)
-        model.apply_init([next(iter(data.train_dataloader()))[0]], d2l.init_cnn)
-        return model, None
+        if linear:
+            return nn.Sequential(nn.Flatten(), nn.LazyLinear(10))
+        return nn.Sequential(nn.LazyConv2d(8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.LazyLinear(10))
 
     def parameter_arrays(self, model, params=None):
         return [p.detach().numpy().copy() for p in model.parameters()]
@@ -76,23 +81,12 @@ class TorchKit(Kit):
 class TensorFlowKit(Kit):
     module_name, layout = 'tensorflow', 'NHWC'
 
-    def make_model(self, data, lr=0.1, linear=False):
+    def make_net(self, linear):
         import tensorflow as tf
-        d2l = self.d2l
-
-        class SmallCNN(d2l.Classifier):
-            def __init__(self, lr):
-                super().__init__()
-                self.save_hyperparameters()
-                layers = [] if linear else [
-                    tf.keras.layers.Conv2D(8, 3, padding='same', activation='relu'),
-                    tf.keras.layers.MaxPool2D(2)]
-                self.net = tf.keras.Sequential(
-                    layers + [tf.keras.layers.Flatten(), tf.keras.layers.Dense(10)])
-
-        model = SmallCNN(lr)
-        model.apply_init([next(iter(data.train_dataloader()))[0]], d2l.init_cnn)
-        return model, None
+        layers = [] if linear else [
+            tf.keras.layers.Conv2D(8, 3, padding='same', activation='relu'),
+            tf.keras.layers.MaxPool2D(2)]
+        return tf.keras.Sequential(layers + [tf.keras.layers.Flatten(), tf.keras.layers.Dense(10)])
 
     def parameter_arrays(self, model, params=None):
         return [v.numpy() for v in model.trainable_variables]
@@ -146,22 +140,13 @@ class JaxKit(Kit):
 class MXNetKit(Kit):
     module_name, layout = 'mxnet', 'NCHW'
 
-    def make_model(self, data, lr=0.1, linear=False):
+    def make_net(self, linear):
         from mxnet.gluon import nn
-        d2l = self.d2l
-
-        class SmallCNN(d2l.Classifier):
-            def __init__(self, lr):
-                super().__init__()
-                self.save_hyperparameters()
-                self.net = nn.HybridSequential()
-                if not linear:
-                    self.net.add(nn.Conv2D(8, 3, padding=1, activation='relu'), nn.MaxPool2D(2))
-                self.net.add(nn.Dense(10))
-
-        model = SmallCNN(lr)
-        model.apply_init([next(iter(data.train_dataloader()))[0]], d2l.init_cnn)
-        return model, None
+        net = nn.HybridSequential()
+        if not linear:
+            net.add(nn.Conv2D(8, 3, padding=1, activation='relu'), nn.MaxPool2D(2))
+        net.add(nn.Dense(10))
+        return net
 
     def parameter_arrays(self, model, params=None):
         return [p.data().asnumpy() for p in model.collect_params().values()]
