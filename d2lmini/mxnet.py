@@ -131,4 +131,8 @@ class Trainer(training.Trainer):
         return list(self.model.validation_step(batch))
 
     def to_numpy(self, scalars):
+        # MXNet's engine is asynchronous and a loss is ready before its step's backward pass
+        # and update have run: wait for all queued work, so that a sync point (and with it the
+        # epoch's measured time) covers every step before it.
+        mx.nd.waitall()
         return mx.nd.concat(*[s.reshape((1,)) for s in scalars], dim=0).asnumpy().astype(np.float64)
