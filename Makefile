@@ -71,7 +71,7 @@ test-book: setup
 	$(PY) -m pytest -q tests/book
 
 bench: setup
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf _build

@@ -154,8 +154,10 @@ class Trainer(training.Trainer):
         optimizer = model.configure_optimizers()
         if self.gradient_clip_val > 0:
             optimizer = optax.chain(optax.clip_by_global_norm(self.gradient_clip_val), optimizer)
-        self.state = train_state.TrainState.create(apply_fn=model.apply, params=params,
-                                                   tx=optimizer)
+        state = train_state.TrainState.create(apply_fn=model.apply, params=params, tx=optimizer)
+        # On the device from the start, as the step's outputs will be: parameters left
+        # uncommitted (as `apply_init` makes them) would make `jit` compile the step twice.
+        self.state = jax.device_put(state, self.device)
 
         def train_step(state, batch):
             loss, grads = jax.value_and_grad(model.training_step)(state.params, batch)

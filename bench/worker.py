@@ -1,0 +1,118 @@
+"""One framework's measurements, in that framework's own process and virtual environment.
+
+usage: python worker.py FRAMEWORK RESULT.json [--device cpu|gpu] [--steps N] [--repeats N]
+       [--warmup-epochs N] [--pipeline-batches N]     (bench/run.py starts it)
+
+(a) `d2l.Trainer.fit` on the chapter's GoogLeNet trains epochs of --steps batches, each
+followed by validation on one batch; the first --warmup-epochs epochs (compilation, first-touch
+allocation) are not counted. After each epoch but the last, (b) a hand-written loop (bench/loops/FRAMEWORK.py)
+trains a second, identically built model for one pass over a loader built the same way, then
+validates on one batch. Both are timed the same way: the training pass alone, from the first
+batch requested until its work is done and the losses are back on the host.
+"""
+import argparse
+import importlib
+import itertools
+import json
+import os
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / 'tests' / 'notebooks'))
+
+import measure  # noqa: E402
+from chapter import load_chapter  # noqa: E402
+
+BATCH_SIZE, RESIZE, LR = 128, (96, 96), 0.01
+VAL_BATCHES = 1     # the Trainer validates after each epoch: keep that to one batch
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('framework', choices=('pytorch', 'tensorflow', 'jax', 'mxnet'))
+    parser.add_argument('result', type=pathlib.Path)
+    parser.add_argument('--device', choices=('cpu', 'gpu'), default='cpu')
+    measure.add_options(parser)
+    return parser.parse_args(argv)
+
+
+def new_model(ns, data):
+    """The notebook's training set-up: returns (model, params); params is None but for JAX."""
+    d2l = ns['d2l']
+    model = ns['GoogleNet'](lr=LR)
+    params = model.apply_init([next(iter(data.get_dataloader(True)))[0]], d2l.init_cnn)
+    return model, params
+
+
+def measure_pipeline(d2l, loops, args):
+    """Images/s the training loader delivers: shuffled, resized, as the framework's tensors."""
+    loader = d2l.FashionMNIST(batch_size=BATCH_SIZE, resize=RESIZE).train_dataloader()
+
+    def one_pass():
+        for batch in itertools.islice(loader, args.pipeline_batches):
+            pass
+        loops.wait(batch)
+
+    one_pass()
+    return [measure.images_per_sec(one_pass, args.pipeline_batches * BATCH_SIZE)
+            for _ in range(args.repeats)]
+
+
+def measure_training(ns, loops, args):
+    """(a) and (b) in images/s, one value per timed pass, interleaved a, b, a, ..., b, a."""
+    d2l = ns['d2l']
+    data = d2l.FashionMNIST(batch_size=BATCH_SIZE, resize=RESIZE)
+    data.train = tuple(a[:args.steps * BATCH_SIZE] for a in data.train)
+    data.val = tuple(a[:VAL_BATCHES * BATCH_SIZE] for a in data.val)
+    model_a, params_a = new_model(ns, data)
+    model_b, params_b = new_model(ns, data)
+    val_batch = next(iter(data.val_dataloader()))
+    a, b, hand = [], [], []
+
+    def after_epoch(trainer):
+        timed = trainer.epoch >= args.warmup_epochs
+        if timed:
+            a.append(trainer.history[-1]['examples_per_sec'])
+        if trainer.epoch == trainer.max_epochs_run - 1:
+            return      # (a)'s last epoch only closes the bracket around (b)'s last pass
+        if not hand:    # built on the Trainer's device, inside fit's device scope, as (a) is
+            hand.append(loops.HandLoop(model_b, params_b, LR, trainer.device))
+        loader = data.train_dataloader()
+        rate = measure.images_per_sec(lambda: hand[0].epoch(loader), args.steps * BATCH_SIZE)
+        hand[0].evaluate(*val_batch)    # untimed, as the Trainer validates after each epoch
+        if timed:
+            b.append(rate)
+
+    trainer_class = measure.interleaved(d2l.Trainer, after_epoch)
+    trainer = trainer_class(max_epochs=args.warmup_epochs + args.repeats + 1,
+                            num_gpus=int(args.device == 'gpu'))
+    if args.device == 'gpu' and not trainer.on_gpu:
+        raise SystemExit(f'{args.framework}: no GPU visible')
+    trainer.fit(model_a, data, *([] if params_a is None else [params_a]))
+    return a, b, str(trainer.device_name())
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ['D2LMINI_BUDGET'] = 'full'   # every batch of the (shrunk) data, every epoch
+    ns = load_chapter(args.framework)       # first: d2lmini sets up threads before import
+    loops = importlib.import_module(f'loops.{args.framework}')
+    ns['d2l'].set_seed(0)
+    pipeline = measure_pipeline(ns['d2l'], loops, args)
+    a, b, device = measure_training(ns, loops, args)
+    ratios = measure.bracketed_ratios(a, b)
+    result = dict(framework=args.framework, device=device, version=loops.version(),
+                  trainer=measure.median(a), hand=measure.median(b),
+                  ratio=measure.median(ratios), pipeline=measure.median(pipeline),
+                  samples=dict(trainer=a, hand=b, ratio=ratios, pipeline=pipeline),
+                  settings=dict(steps=args.steps, repeats=args.repeats,
+                                warmup_epochs=args.warmup_epochs,
+                                pipeline_batches=args.pipeline_batches, batch_size=BATCH_SIZE,
+                                resize=RESIZE, lr=LR,
+                                omp_num_threads=os.environ.get('OMP_NUM_THREADS')))
+    args.result.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == '__main__':
+    main()
