@@ -6,6 +6,7 @@ hyperparameters are dataclass fields and its parameters live outside it, in the 
 Tensors are channels-last (NHWC).
 """
 import functools
+import math
 
 import numpy as np
 import jax
@@ -48,14 +49,29 @@ def new_key():
 
 
 def init_cnn(params, key):
-    """Xavier-uniform weights and zero biases for convolution and dense layers."""
+    """Xavier-uniform weights and zero biases for convolution and dense layers.
+
+    `params` may hold arrays or just shapes (`jax.ShapeDtypeStruct`). All kernels are cut
+    from one uniform draw, scaled per layer: one random-number kernel to compile instead of
+    one per layer, which on the CPU takes seconds each.
+    """
     flat = traverse_util.flatten_dict(params)
-    xavier = nn.initializers.xavier_uniform()
-    for (path, value), subkey in zip(list(flat.items()), jax.random.split(key, len(flat))):
-        if path[-1] == 'kernel':
-            flat[path] = xavier(subkey, value.shape, value.dtype)
-        elif path[-1] == 'bias':
-            flat[path] = jnp.zeros_like(value)
+    kernels = [path for path in flat if path[-1] == 'kernel']
+    sizes = [math.prod(flat[path].shape) for path in kernels]
+    uniform = jax.random.uniform(key, (sum(sizes),), minval=-1.0, maxval=1.0)
+    start = 0
+    for path, size in zip(kernels, sizes):
+        shape = flat[path].shape
+        receptive_field = math.prod(shape[:-2])     # (..., in, out): HWIO or (in, out)
+        fan_in, fan_out = shape[-2] * receptive_field, shape[-1] * receptive_field
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        flat[path] = (uniform[start:start + size] * bound).reshape(shape).astype(flat[path].dtype)
+        start += size
+    for path, value in flat.items():
+        if path[-1] == 'bias':
+            flat[path] = jnp.zeros(value.shape, value.dtype)
+        elif path[-1] != 'kernel':
+            raise ValueError(f'init_cnn initializes kernels and biases only, not {"/".join(path)}')
     return traverse_util.unflatten_dict(flat)
 
 
@@ -98,9 +114,11 @@ class Module(nn.Module, HyperParameters):
     def apply_init(self, inputs, init=None, key=None):
         """Parameters for inputs like `inputs`, optionally re-initialized by `init`."""
         key = new_key() if key is None else key
-        init_key, reinit_key = jax.random.split(key)
-        params = jax.jit(self.init)(init_key, *inputs)['params']   # jit: eager init is slow
-        return params if init is None else init(params, reinit_key)
+        if init is None:
+            return jax.jit(self.init)(key, *inputs)['params']     # jit: eager init is slow
+        # `init` draws every parameter anew, so Flax's own values are not needed: the
+        # shapes are, and eval_shape traces them without computing (or compiling) anything.
+        return init(jax.eval_shape(self.init, key, *inputs)['params'], key)
 
     @nn.nowrap
     def layer_summary(self, X_shape, key=None):
