@@ -76,8 +76,6 @@ class Trainer(HyperParameters):
         except KeyboardInterrupt:
             print(f'Interrupted in epoch {self.epoch + 1} after {self.step} steps: training '
                   f'stopped; the model keeps the weights of the last completed step.')
-        finally:
-            self.finish()
 
     def fit_epoch(self, train_loader, val_loader):
         start, examples, pending = time.perf_counter(), 0, []
@@ -132,6 +130,3 @@ class Trainer(HyperParameters):
     @staticmethod
     def batch_size(batch):
         return int(batch[-1].shape[0])
-
-    def finish(self):
-        """Called once when training ends, normally or not."""
