@@ -158,7 +158,6 @@ class Trainer(training.Trainer):
 
     cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
 
-
     def fit(self, model, data, params=None):
         """`params`: where to start (e.g. from `model.apply_init`); default: Flax's init."""
         self.initial_params = params
@@ -196,4 +195,4 @@ class Trainer(training.Trainer):
         return list(self.compiled_eval_step(self.state.params, batch))
 
     def to_numpy(self, scalars):
-        return np.asarray(jnp.stack(scalars), dtype=np.float64)
+        return np.asarray(jnp.stack(scalars))

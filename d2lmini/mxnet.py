@@ -53,6 +53,14 @@ register_framework_seeder(_seed_mxnet)
 init_cnn = init.Xavier(rnd_type='uniform', factor_type='avg', magnitude=3)
 
 
+def initialize_missing(block, **kwargs):
+    """Initialize the parameters that are not yet; keep those that are (Gluon warns about
+    each one it skips, which here is expected)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        block.initialize(**kwargs)
+
+
 class Module(Steps, gluon.HybridBlock, HyperParameters):
     """Base class of the book's models: a network plus its loss and optimizer."""
 
@@ -74,9 +82,7 @@ class Module(Steps, gluon.HybridBlock, HyperParameters):
         self(*inputs)
 
     def layer_summary(self, X_shape):
-        with warnings.catch_warnings():   # initialize what is not yet; keep what is
-            warnings.simplefilter('ignore')
-            self.initialize()
+        initialize_missing(self)
         X = mx.nd.random.normal(shape=X_shape)
         for layer in self.net:
             X = layer(X)
@@ -104,11 +110,8 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
 class Trainer(training.Trainer):
     cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
 
-
     def prepare_model(self, model, first_batch):
-        with warnings.catch_warnings():   # "already initialized" is expected and harmless
-            warnings.simplefilter('ignore')
-            model.initialize(ctx=self.device)
+        initialize_missing(model, ctx=self.device)
         model.collect_params().reset_ctx(self.device)
         model.hybridize(static_alloc=True, static_shape=True)
         self.optimizer = model.configure_optimizers()
@@ -135,4 +138,4 @@ class Trainer(training.Trainer):
         # and update have run: wait for all queued work, so that a sync point (and with it the
         # epoch's measured time) covers every step before it.
         mx.nd.waitall()
-        return mx.nd.concat(*[s.reshape((1,)) for s in scalars], dim=0).asnumpy().astype(np.float64)
+        return mx.nd.concat(*[s.reshape((1,)) for s in scalars], dim=0).asnumpy()

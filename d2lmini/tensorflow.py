@@ -6,8 +6,6 @@ Tensors are channels-last (NHWC).
 import contextlib
 import os
 
-import numpy as np
-
 
 @contextlib.contextmanager
 def _native_stderr_muted():
@@ -159,4 +157,4 @@ class Trainer(training.Trainer):
         return list(self.compiled_eval_step(tuple(batch)))
 
     def to_numpy(self, scalars):
-        return tf.stack(scalars).numpy().astype(np.float64)
+        return tf.stack(scalars).numpy()

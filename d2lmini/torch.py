@@ -3,7 +3,6 @@
 Only what depends on PyTorch lives here: the model base class, the train and eval steps,
 devices and tensor conversion. Everything else comes from the shared core.
 """
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -93,7 +92,6 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
 class Trainer(training.Trainer):
     cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
 
-
     def prepare_model(self, model, first_batch):
         model.to(self.device)
         self.optimizer = model.configure_optimizers()
@@ -117,4 +115,4 @@ class Trainer(training.Trainer):
             return [value.detach() for value in self.model.validation_step(batch)]
 
     def to_numpy(self, scalars):
-        return torch.stack(scalars).cpu().numpy().astype(np.float64)
+        return torch.stack(scalars).cpu().numpy()

@@ -55,6 +55,10 @@ class Trainer(HyperParameters):
         """A list of device scalars as one NumPy array, in one transfer."""
         raise NotImplementedError
 
+    def fetch(self, scalars):
+        """`to_numpy`, as float64 so that sums over an epoch lose no precision."""
+        return np.asarray(self.to_numpy(scalars), np.float64)
+
     # --- the loop ---------------------------------------------------------------------------
     def fit(self, model, data):
         self.budget = budgets.resolve(self.gpu_available())
@@ -103,7 +107,7 @@ class Trainer(HyperParameters):
                          val_acc, examples / seconds, self.device_name()), flush=True)
 
     def _sync_losses(self, pending):
-        losses = self.to_numpy(pending)
+        losses = self.fetch(pending)
         bad = np.flatnonzero(~np.isfinite(losses))
         if bad.size:
             step = self.step - len(losses) + int(bad[0]) + 1
@@ -123,7 +127,7 @@ class Trainer(HyperParameters):
             batch = self.prepare_batch(batch)
             results.extend(self.eval_step(batch))
             sizes.append(self.batch_size(batch))
-        values = self.to_numpy(results).reshape(-1, 2)
+        values = self.fetch(results).reshape(-1, 2)
         weights = np.asarray(sizes, np.float64) / np.sum(sizes)
         return float(values[:, 0] @ weights), float(values[:, 1] @ weights)
 
