@@ -20,6 +20,8 @@ import time
 
 import yaml
 
+from d2lmini import budget as d2lmini_budget
+
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import execute  # noqa: E402
@@ -101,10 +103,11 @@ def main(argv=None):
                         help='seconds a cell may run (default: 900 with budget smoke, 14400 otherwise)')
     args = parser.parse_args(argv)
 
-    os.environ.setdefault('D2LMINI_BUDGET', 'auto')
-    budget = os.environ['D2LMINI_BUDGET']
-    if budget.strip().lower() not in ('full', 'smoke', 'auto'):
-        raise BuildError(f'D2LMINI_BUDGET={budget!r}: use full, smoke or auto.')
+    try:
+        budget = d2lmini_budget.choice()
+    except ValueError as error:
+        raise BuildError(str(error)) from None
+    os.environ['D2LMINI_BUDGET'] = budget
     timeout = args.cell_timeout or (900 if budget == 'smoke' else 14400)
     names = chapters()
     if args.chapter:
