@@ -36,6 +36,16 @@ class BuildError(Exception):
     pass
 
 
+def budget_and_timeout(explicit_timeout=None, environ=os.environ):
+    """The budget asked for (d2lmini's own parser of D2LMINI_BUDGET) and the seconds a cell
+    may run: 900 under 'smoke', 4 hours otherwise, unless given."""
+    try:
+        budget = d2lmini_budget.choice(environ)
+    except ValueError as error:
+        raise BuildError(str(error)) from None
+    return budget, explicit_timeout or (900 if budget == 'smoke' else 14400)
+
+
 def chapters(root=ROOT):
     """The chapter names _toc.yml lists as book/_generated/<name>, in order."""
     toc = yaml.safe_load((root / '_toc.yml').read_text())
@@ -103,12 +113,8 @@ def main(argv=None):
                         help='seconds a cell may run (default: 900 with budget smoke, 14400 otherwise)')
     args = parser.parse_args(argv)
 
-    try:
-        budget = d2lmini_budget.choice()
-    except ValueError as error:
-        raise BuildError(str(error)) from None
+    budget, timeout = budget_and_timeout(args.cell_timeout)
     os.environ['D2LMINI_BUDGET'] = budget
-    timeout = args.cell_timeout or (900 if budget == 'smoke' else 14400)
     names = chapters()
     if args.chapter:
         unknown = sorted(set(args.chapter) - set(names))
