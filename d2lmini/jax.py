@@ -171,6 +171,14 @@ class Module(nn.Module, HyperParameters):
 
 
 class Classifier(Module):
+    """A model whose outputs are logits over classes.
+
+    `loss(y_hat, y, averaged=True)`: softmax cross-entropy in nats of logits `y_hat`, float32 (N, C),
+    against integer labels `y`, int32 (N,): a scalar (the mean) if `averaged`, else (N,).
+    `accuracy(y_hat, y, averaged=True)`: the fraction of argmax predictions equal to `y`, a
+    float32 scalar in [0, 1] if `averaged`, else (N,) of 0.0/1.0. Inputs and results are
+    jax.Arrays.
+    """
     @nn.nowrap
     def loss(self, y_hat, y, averaged=True):
         losses = optax.softmax_cross_entropy_with_integer_labels(y_hat, y)

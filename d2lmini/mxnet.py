@@ -77,7 +77,9 @@ class Module(Steps, gluon.HybridBlock, HyperParameters):
         return gluon.Trainer(self.collect_params(), 'sgd', {'learning_rate': self.lr})
 
     def apply_init(self, inputs, init=None, ctx=None):
-        """Initialize (deferred until shapes are known), then run one forward pass."""
+        """Initialize every parameter with `init` (default uniform; shapes are inferred on the
+        forward pass that follows), then run one forward pass. Returns None: the weights live in
+        the model."""
         self.initialize(init=init or mx.init.Uniform(), ctx=ctx or cpu(), force_reinit=True)
         self(*inputs)
 
@@ -113,6 +115,14 @@ class Module(Steps, gluon.HybridBlock, HyperParameters):
 
 
 class Classifier(Module):
+    """A model whose outputs are logits over classes.
+
+    `loss(y_hat, y, averaged=True)`: softmax cross-entropy in nats of logits `y_hat`, float32 (N, C),
+    against integer labels `y`, int32 (N,): a scalar (the mean) if `averaged`, else (N,).
+    `accuracy(y_hat, y, averaged=True)`: the fraction of argmax predictions equal to `y`, a
+    float32 scalar in [0, 1] if `averaged`, else (N,) of 0.0/1.0. Inputs and results are
+    NDArrays.
+    """
     def loss(self, y_hat, y, averaged=True):
         losses = gluon.loss.SoftmaxCrossEntropyLoss()(y_hat, y)
         return mean_if(losses, averaged)

@@ -14,10 +14,9 @@ def register_framework_seeder(hook):
 
 def set_seed(seed):
     """Make shuffling, initialization and dropout repeatable: on the CPU, the same seed gives
-    the same losses and weights in every framework, across processes and (with one known
-    exception) within one process. The exception: in TensorFlow, the first run of a
-    GoogLeNet in a process parts from later runs after a few steps (later runs agree with
-    each other, and the first agrees with the first of another process).
+    the same losses and weights in every framework, within one process and across processes.
+    (In TensorFlow it also restarts Keras's layer-name numbering, on which the order of some
+    gradient sums depends.)
 
     On a GPU the data order and initial weights still repeat, but results may not: cuDNN
     and XLA pick convolution algorithms and summation orders that are not deterministic

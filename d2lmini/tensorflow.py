@@ -56,7 +56,16 @@ def try_gpu(i=0):
     return gpu(i) if num_gpus() >= i + 1 else cpu()
 
 
-register_framework_seeder(tf.keras.utils.set_random_seed)
+def _seed_tensorflow(seed):
+    # Keras numbers layer names per process (conv2d, conv2d_1, ...), and Grappler's
+    # arithmetic optimizer orders the terms of some gradient sums by node name: a second
+    # model would be summed in another order, and its run would part from the first after
+    # a few steps. Restarting the numbering gives every seeded run the same names.
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(seed)
+
+
+register_framework_seeder(_seed_tensorflow)
 
 
 def sublayers(layer):
@@ -95,7 +104,8 @@ class Module(Steps, tf.keras.Model, HyperParameters):
         return tf.keras.optimizers.SGD(self.lr)
 
     def apply_init(self, inputs, init=None):
-        """Run one forward pass so layers learn their input shapes, then initialize."""
+        """Run one forward pass so layers learn their input shapes, then apply `init` to every
+        layer (e.g. `init_cnn`). Returns None: the weights live in the model."""
         self(*inputs)
         if init is not None:
             for layer in sublayers(self):
@@ -135,6 +145,14 @@ class Module(Steps, tf.keras.Model, HyperParameters):
 
 
 class Classifier(Module):
+    """A model whose outputs are logits over classes.
+
+    `loss(y_hat, y, averaged=True)`: softmax cross-entropy in nats of logits `y_hat`, float32 (N, C),
+    against integer labels `y`, int32 (N,): a scalar (the mean) if `averaged`, else (N,).
+    `accuracy(y_hat, y, averaged=True)`: the fraction of argmax predictions equal to `y`, a
+    float32 scalar in [0, 1] if `averaged`, else (N,) of 0.0/1.0. Inputs and results are
+    tf.Tensors.
+    """
     def loss(self, y_hat, y, averaged=True):
         losses = tf.keras.losses.sparse_categorical_crossentropy(y, y_hat, from_logits=True)
         return tf.reduce_mean(losses) if averaged else losses

@@ -60,7 +60,8 @@ class Module(Steps, nn.Module, HyperParameters):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
     def apply_init(self, inputs, init=None):
-        """Run one forward pass so lazy layers learn their shapes, then initialize."""
+        """Run one forward pass so lazy layers learn their shapes, then apply `init` to every
+        submodule (e.g. `init_cnn`). Returns None: the weights live in the model."""
         with torch.no_grad():
             self.forward(*inputs)
         if init is not None:
@@ -93,6 +94,14 @@ class Module(Steps, nn.Module, HyperParameters):
 
 
 class Classifier(Module):
+    """A model whose outputs are logits over classes.
+
+    `loss(y_hat, y, averaged=True)`: softmax cross-entropy in nats of logits `y_hat`, float32 (N, C),
+    against integer labels `y`, int64 (N,): a scalar (the mean) if `averaged`, else (N,).
+    `accuracy(y_hat, y, averaged=True)`: the fraction of argmax predictions equal to `y`, a
+    float32 scalar in [0, 1] if `averaged`, else (N,) of 0.0/1.0. Inputs and results are
+    torch.Tensors.
+    """
     def loss(self, y_hat, y, averaged=True):
         return F.cross_entropy(y_hat, y, reduction='mean' if averaged else 'none')
 

@@ -474,3 +474,24 @@ def test_chapter_exercise_batch_norm_after_every_convolution_trains(kit):
     after = trainer.parameter_arrays()
     assert all(not np.array_equal(after[name], value) for name, value in statistics.items())
     assert np.isfinite(trainer.losses).all() and np.isfinite(trainer.history[0]['val_loss'])
+
+
+def test_chapter_googlenet_repeats_in_one_process(kit):
+    """Two seeded runs of the chapter's GoogLeNet in one process give the same losses and
+    weights (in TensorFlow the second used to part from the first after four steps)."""
+    ns = load_chapter_module().load_chapter(kit.framework_id)
+    d2l = ns['d2l']
+
+    def run():
+        d2l.set_seed(0)
+        data = d2l.FashionMNIST(batch_size=32, resize=(64, 64))
+        data.train = tuple(a[:32 * 8] for a in data.train)
+        data.val = tuple(a[:32] for a in data.val)
+        model = ns['GoogleNet'](lr=0.05)
+        params = kit.init_model(model, data)
+        trainer = d2l.Trainer(max_epochs=1)
+        kit.fit(trainer, model, data, params)
+        return trainer.losses, kit.weights(trainer, model)
+    (first_losses, first_weights), (second_losses, second_weights) = run(), run()
+    assert first_losses == second_losses
+    np.testing.assert_array_equal(first_weights, second_weights)
