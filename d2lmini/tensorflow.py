@@ -123,7 +123,9 @@ class Module(Steps, tf.keras.Model, HyperParameters):
         if not children:
             raise TypeError(f'layer_summary lists the layers of {type(top).__name__}, and it '
                             f'has none.')
-        X = np.random.default_rng(0).standard_normal(X_shape).astype(np.float32)
+        X = tf.constant(np.random.default_rng(0).standard_normal(X_shape).astype(np.float32))
+        if not self.built:
+            self(X, training=False)     # build first: building calls the layers too
         names = {id(value): name for name, value in vars(top).items()}
 
         def reporting(layer):
@@ -138,7 +140,7 @@ class Module(Steps, tf.keras.Model, HyperParameters):
         for layer in children:
             layer.call = reporting(layer)
         try:
-            self(tf.constant(X), training=False)
+            self(X, training=False)
         finally:
             for layer in children:
                 del layer.call

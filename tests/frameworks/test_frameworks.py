@@ -372,6 +372,9 @@ def test_layer_summary_walks_a_model_without_a_sequential_net(kit, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[0] for line in lines] == ['stem', 'head']
     assert lines[-1].endswith('output shape: (1, 10)')
+    kit.make_named_model().layer_summary(shape)     # not built yet: still one line a child
+    assert [line.split()[0] for line in capsys.readouterr().out.strip().splitlines()] == \
+        ['stem', 'head']
 
 
 def checkpointed_run(kit, directory, max_epochs, at_call=None, seed=11):
