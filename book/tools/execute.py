@@ -14,16 +14,11 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from book.tools.merge import first_line
+
 
 class ExecutionError(Exception):
     """A notebook failed to run; the message names the notebook and the cell."""
-
-
-def _first_line(cell):
-    for line in ''.join(cell.source).splitlines():
-        if line.strip():
-            return line.strip()[:80]
-    return '(empty)'
 
 
 def kernel_name(nb, path):
@@ -71,7 +66,7 @@ def execute(source, target, cell_timeout=3600, startup_timeout=120):
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
         nbformat.write(nb, str(failed))
         if 'index' in current:
-            where = f"cell {current['index']} ({_first_line(current['cell'])!r})"
+            where = f"cell {current['index']} ({first_line(current['cell'], 80)!r})"
         else:
             where = 'kernel start-up'
         if isinstance(error, CellTimeoutError):
