@@ -1,11 +1,10 @@
 """Build the HTML book: `python -m book.tools.build_book` in the repository (`make book`).
 
-1. execute: each chapter's framework notebooks run, each with its own kernel and with this
-   environment (D2LMINI_BUDGET, default auto), into _build/executed/<same path>;
-2. merge: a chapter's executed notebooks become its page, book/<chapter>/index.ipynb
-   (git-ignored, beside the notebooks and figures), with the run table from the run records;
-3. html: Jupyter Book renders _config.yml/_toc.yml into _build/html, warnings as errors.
-"""
+1. execute each chapter's notebooks, each with its kernel and this environment (D2LMINI_BUDGET,
+   default auto), into _build/executed/<same path>;
+2. merge them into the chapter's page, book/<chapter>/index.ipynb (git-ignored, beside the
+   notebooks and figures), with the run table from the run records;
+3. render _config.yml/_toc.yml into _build/html with Jupyter Book, warnings as errors."""
 import argparse
 import os
 import re
@@ -58,54 +57,34 @@ def merge_chapter(name, sources, colab):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--chapter', action='append',
-                        help='only this chapter (repeatable; default: all in _toc.yml)')
+    parser.add_argument('--chapter', action='append', help='only this chapter (repeatable)')
     parser.add_argument('--skip-execute', action='store_true',
                         help='reuse the notebooks executed by an earlier build')
-    parser.add_argument('--cell-timeout', type=int, default=None,
-                        help='seconds a cell may run (default: 900 with budget smoke, 14400 otherwise)')
     args = parser.parse_args(argv)
-
     budget = os.environ.setdefault('D2LMINI_BUDGET', 'auto')
-    if budget.strip().lower() not in ('full', 'smoke', 'auto'):
-        raise BuildError(f'D2LMINI_BUDGET={budget!r}: use full, smoke or auto.')
-    timeout = args.cell_timeout or (900 if budget == 'smoke' else 14400)
+    timeout = 900 if budget == 'smoke' else 14400      # seconds a cell may run
     names = chapters.chapters()
-    unknown = sorted(set(args.chapter or ()) - set(names))
-    if unknown:
-        raise BuildError(f'not in _toc.yml: {", ".join(unknown)} (listed: {", ".join(names)})')
-    sources = {name: chapters.notebooks(name) for name in names if name in (args.chapter or names)}
-    timings, total = [], time.perf_counter()
-
-    print(f'== 1/3 execute (D2LMINI_BUDGET={budget}, at most {timeout} s per cell)', flush=True)
+    if set(args.chapter or ()) - set(names):
+        raise BuildError(f'--chapter: choose from the chapters of _toc.yml: {", ".join(names)}')
+    sources = {name: chapters.notebooks(name) for name in args.chapter or names}
     start = time.perf_counter()
-    for path in (p for paths in sources.values() for p in paths.values()):
-        if args.skip_execute:
-            if not executed_path(path).exists():
-                raise BuildError(f'--skip-execute: {executed_path(path).relative_to(ROOT)} does not exist yet')
-            continue
-        seconds = execute.execute(path, executed_path(path), cell_timeout=timeout)
-        print(f'   {path.relative_to(ROOT)}: {seconds:.1f} s', flush=True)
-    timings.append(('execute', time.perf_counter() - start))
 
-    print('== 2/3 merge', flush=True)
-    start, colab = time.perf_counter(), colab_links()
+    print(f'== execute (D2LMINI_BUDGET={budget})', flush=True)
+    for path in (p for paths in sources.values() for p in paths.values()):
+        if not args.skip_execute:
+            seconds = execute.execute(path, executed_path(path), cell_timeout=timeout)
+            print(f'   {path.relative_to(ROOT)}: {seconds:.1f} s', flush=True)
+    print('== merge', flush=True)
+    colab = colab_links()
     for name, paths in sources.items():
         print(f'   {merge_chapter(name, paths, colab).relative_to(ROOT)}', flush=True)
-    timings.append(('merge', time.perf_counter() - start))
-
-    print('== 3/3 html (jupyter-book build, warnings are errors)', flush=True)
-    start = time.perf_counter()
+    print('== html (jupyter-book build, warnings are errors)', flush=True)
     for stale in (BUILD / 'html', BUILD / 'jupyter_execute'):   # no pages left from older builds
         shutil.rmtree(stale, ignore_errors=True)
     jupyter_book = os.path.join(os.path.dirname(sys.executable), 'jupyter-book')
-    result = subprocess.run([jupyter_book if os.path.exists(jupyter_book) else 'jupyter-book', 'build',
-                             str(ROOT), '--all', '-W', '--builder', 'html'], cwd=ROOT)
-    if result.returncode:
-        raise BuildError(f'jupyter-book build failed (exit code {result.returncode}); see above.')
-    timings.append(('html', time.perf_counter() - start))
-    print('== done: ' + ', '.join(f'{step} {seconds:.1f} s' for step, seconds in timings)
-          + f', total {time.perf_counter() - total:.1f} s\n   open {(BUILD / "html" / "index.html").relative_to(ROOT)}')
+    if subprocess.run([jupyter_book, 'build', str(ROOT), '--all', '-W', '--builder', 'html'], cwd=ROOT).returncode:
+        raise BuildError('jupyter-book build failed; see above.')
+    print(f'== done in {time.perf_counter() - start:.0f} s: open {(BUILD / "html" / "index.html").relative_to(ROOT)}')
 
 
 if __name__ == '__main__':

@@ -1,14 +1,13 @@
 """Merge a chapter's executed framework notebooks into the one notebook its page shows.
 
-The notebooks share their prose: every markdown cell not tagged `framework-note` must be the
-same in all of them, in the same order. Between two shared cells each notebook has a run of
-framework cells (code cells, and markdown cells tagged `framework-note`). The page holds each
-shared cell once and after it the runs of all frameworks in book order, each cell marked with
-`metadata.framework_tabs = {"group": g, "framework": id}`; notes are also wrapped in the
-`{framework-note}` directive, since MyST-NB drops a markdown cell's metadata. The Sphinx
-extension book/_ext/framework_tabs.py turns each group into one tab set. Run records
-(book/tools/runs.py) are data for the run table, not outputs to show, so they are left out.
+The notebooks share their prose: every markdown cell not tagged `framework-note` is the same
+in all, in the same order. Between two shared cells each has a group of framework cells (code,
+and markdown tagged `framework-note`). The page holds each shared cell once, then the group's
+cells of all frameworks in book order, marked `metadata.framework_tabs = {"group", "framework"}`;
+notes also in the `{framework-note}` directive, as MyST-NB drops markdown cells' metadata.
+book/_ext/framework_tabs.py makes each group a tab set. Run records are left out (runs.py).
 """
+import copy
 import dataclasses
 import re
 import textwrap
@@ -27,11 +26,11 @@ class MergeError(Exception):
 
 @dataclasses.dataclass
 class Layout:
-    """A notebook cut at its shared markdown cells: `shared[i]` is (cell index, cell), `runs[i]`
-    the framework cells before `shared[i]` and `runs[-1]` those after the last shared cell."""
+    """A notebook cut at its shared cells: `shared[i]` is (cell index, cell), `groups[i]` the
+    framework cells before `shared[i]`, `groups[-1]` those after the last shared cell."""
     name: str
     shared: list
-    runs: list
+    groups: list
 
 
 def tags(cell):
@@ -42,35 +41,30 @@ def is_shared(cell):
     return cell.cell_type == 'markdown' and NOTE_TAG not in tags(cell)
 
 
-def source_text(cell):
-    source = cell.get('source', '')
-    return ''.join(source) if isinstance(source, list) else source
-
-
 def first_line(cell, width=70):
-    line = next((line for line in source_text(cell).splitlines() if line.strip()), '(empty)')
+    line = next((line for line in cell.source.splitlines() if line.strip()), '(empty)')
     return textwrap.shorten(line, width, placeholder='…')
 
 
 def layout(nb, name):
-    shared, runs_ = [], [[]]
+    shared, groups = [], [[]]
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == 'raw':
             raise MergeError(f'{name} cell {index}: raw cells are not supported in the book '
                              f'(make it a markdown or code cell): {first_line(cell)!r}')
         if is_shared(cell):
             shared.append((index, cell))
-            runs_.append([])
+            groups.append([])
         else:
-            runs_[-1].append((index, cell))
-    return Layout(name, shared, runs_)
+            groups[-1].append((index, cell))
+    return Layout(name, shared, groups)
 
 
 # --- checking that the notebooks fit together ---------------------------------------------------
 
 def _lines(cell):
     """A markdown cell's lines, ignoring trailing spaces and blank lines at either end."""
-    return [line.rstrip() for line in source_text(cell).strip('\n').splitlines()]
+    return [line.rstrip() for line in cell.source.strip('\n').splitlines()]
 
 
 def _compare_shared(ref, other, texts=True):
@@ -95,7 +89,7 @@ def _compare_shared(ref, other, texts=True):
     return None
 
 
-def _describe_run(run):
+def _describe(run):
     parts = []
     for kind, word in (('code', 'code cell'), ('markdown', 'note')):
         found = [str(i) for i, c in run if c.cell_type == kind]
@@ -119,14 +113,14 @@ def check_structure(layouts, texts=True):
         raise MergeError('The shared prose differs between the framework notebooks '
                          '(shared markdown cells must be identical and in the same order; tag '
                          f"framework-specific remarks '{NOTE_TAG}'):\n  " + '\n  '.join(problems))
-    for g in range(len(ref.runs)):
-        with_code = [lay.name for lay in layouts.values() if any(c.cell_type == 'code' for _, c in lay.runs[g])]
-        empty = [lay.name for lay in layouts.values() if not lay.runs[g]]
+    for g in range(len(ref.groups)):
+        with_code = [lay.name for lay in layouts.values() if any(c.cell_type == 'code' for _, c in lay.groups[g])]
+        empty = [lay.name for lay in layouts.values() if not lay.groups[g]]
         if with_code and empty:
             where = f'after the shared cell {first_line(ref.shared[g - 1][1])!r}' if g else 'before the first shared cell'
             has = lambda names: f'{", ".join(names)} {"has" if len(names) == 1 else "have"}'
             problems.append(f'group {g} ({where}): {has(empty)} no cells where {has(with_code)} code:\n'
-                            + '\n'.join(f'  {lay.name} {_position(lay, g)}: {_describe_run(lay.runs[g])}'
+                            + '\n'.join(f'  {lay.name} {_position(lay, g)}: {_describe(lay.groups[g])}'
                                         for lay in layouts.values()))
     if problems:
         raise MergeError('The cell structure differs between the framework notebooks (every '
@@ -136,12 +130,9 @@ def check_structure(layouts, texts=True):
 # --- merging ------------------------------------------------------------------------------------
 
 def _markdown_cell(text, template=None):
-    """A new markdown cell; with a template, it keeps the template's attachments and metadata."""
+    """A new markdown cell, with the template's attachments (figures) and metadata."""
     cell = nbformat.v4.new_markdown_cell(text)
-    if template is not None:
-        if template.get('attachments'):
-            cell['attachments'] = template['attachments']
-        cell.metadata.update(nbformat.from_dict(template.metadata))
+    cell.update(copy.deepcopy({k: v for k, v in (template or {}).items() if k in ('attachments', 'metadata')}))
     return cell
 
 
@@ -151,7 +142,7 @@ def _framework_cell(cell, fw, g, index):
         new['id'] = f'{fw}-{cell.get("id") or index}'[:64]   # ids must stay unique
         new.outputs = [out for out in new.outputs if not runs.is_record(out)]
     else:
-        body = source_text(cell).strip('\n')
+        body = cell.source.strip('\n')
         longest = max((len(m) for m in re.findall(r'^[ \t]*(`+)', body, re.MULTILINE)), default=0)
         fence = '`' * max(3, longest + 1)      # longer than any code fence in the note
         new = _markdown_cell(f'{fence}{{{NOTE_TAG}}} {fw} {g}\n{body}\n{fence}\n', cell)
@@ -161,7 +152,7 @@ def _framework_cell(cell, fw, g, index):
 
 def _with_header(cell, header):
     """The first shared cell as cells, with `header` right after its top-level title."""
-    text = source_text(cell)
+    text = cell.source
     title = re.search(r'^#\s.*$', text, re.MULTILINE)
     if not title:
         return [_markdown_cell(header), _markdown_cell(text, cell)]
@@ -171,21 +162,18 @@ def _with_header(cell, header):
 
 
 def merge(notebooks, names, header=''):
-    """One notebook from executed notebooks (framework id -> notebook, in book order).
-
-    names: framework id -> the notebook's name in messages. header: markdown that goes right
-    after the page's title (the run table).
-    """
+    """One notebook from executed notebooks (framework id -> notebook, in book order). names:
+    framework id -> the notebook's name in messages; header: markdown to put after the title."""
     layouts = {fw: layout(nb, names[fw]) for fw, nb in notebooks.items()}
     check_structure(layouts)
     ref = next(iter(layouts.values()))
     cells = [] if ref.shared or not header else [_markdown_cell(header)]
-    for g in range(len(ref.runs)):
+    for g in range(len(ref.groups)):
         for fw, lay in layouts.items():
-            cells += [_framework_cell(cell, fw, g, index) for index, cell in lay.runs[g]]
+            cells += [_framework_cell(cell, fw, g, index) for index, cell in lay.groups[g]]
         if g < len(ref.shared):
             cell = ref.shared[g][1]
-            cells += _with_header(cell, header) if g == 0 and header else [_markdown_cell(source_text(cell), cell)]
+            cells += _with_header(cell, header) if g == 0 and header else [_markdown_cell(cell.source, cell)]
     page = nbformat.v4.new_notebook()
     page.metadata = nbformat.from_dict({
         'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'},

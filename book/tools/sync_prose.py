@@ -35,21 +35,14 @@ def sync(chapter, source, root=chapters.ROOT):
     return changed
 
 
-def main(argv):
-    if len(argv) != 2:
-        sys.exit(__doc__.split('\n\n')[1])
-    chapter, source = argv
-    if chapter not in chapters.chapters() or source not in frameworks.IDS:
-        sys.exit(f'sync-prose: choose a chapter of _toc.yml ({", ".join(chapters.chapters())}) '
-                 f'and a framework ({", ".join(frameworks.IDS)})')
-    changed = sync(chapter, source)
-    for path, cells in changed.items():
-        print(f'{path.relative_to(chapters.ROOT)}: cells {", ".join(map(str, cells))} now as in {source}')
-    print('nothing to change: the shared prose is the same' if not changed else 'done')
-
-
 if __name__ == '__main__':
+    if len(sys.argv) != 3 or sys.argv[1] not in chapters.chapters() or sys.argv[2] not in frameworks.IDS:
+        sys.exit(f'{__doc__.splitlines()[2]}\nCHAPTER: one of _toc.yml ({", ".join(chapters.chapters())}), '
+                 f'FRAMEWORK: {", ".join(frameworks.IDS)}')
     try:
-        main(sys.argv[1:])
-    except (chapters.ChapterError, merge.MergeError) as error:
+        changed = sync(*sys.argv[1:])
+    except merge.MergeError as error:
         sys.exit(f'sync-prose: {error}')
+    for path, cells in changed.items():
+        print(f'{path.relative_to(chapters.ROOT)}: cells {", ".join(map(str, cells))} now as in {sys.argv[2]}')
+    print('done' if changed else 'nothing to change: the shared prose is the same')
