@@ -39,9 +39,9 @@ def test_every_framework_cell_is_tagged_with_its_group_and_framework():
     groups = {}
     for group, fw, cell in found:
         groups.setdefault(group, []).append((fw, cell.cell_type))
-    # group 1: the imports; 2: model (PyTorch note, JAX has two cells); 3: training;
+    # group 1: install and imports; 2: model (PyTorch note, JAX has two cells); 3: training;
     # 4: remarks (notes of JAX and MXNet only)
-    assert groups[1] == [(fw, 'code') for fw in IDS]
+    assert groups[1] == [(fw, 'code') for fw in IDS for _ in range(2)]
     assert groups[2] == [('pytorch', 'markdown'), ('pytorch', 'code'), ('tensorflow', 'code'),
                          ('jax', 'code'), ('jax', 'code'), ('mxnet', 'code')]
     assert groups[3] == [(fw, 'code') for fw in IDS]
@@ -119,15 +119,15 @@ def test_markdown_is_copied_as_written():
 
 def test_differing_prose_names_notebooks_cells_and_line():
     notebooks = demo_chapter.notebooks()
-    cell = notebooks['jax'].cells[2]
+    cell = notebooks['jax'].cells[3]
     assert cell.source.startswith('## A model')
     cell.source = cell.source.replace('whatever the framework', 'in JAX too')
     with pytest.raises(merge.MergeError) as error:
         merged(notebooks)
     message = str(error.value)
     assert 'shared prose differs' in message
-    assert 'book/demo/demo_pytorch.ipynb cell 2' in message
-    assert 'book/demo/demo_jax.ipynb cell 2' in message
+    assert 'book/demo/demo_pytorch.ipynb cell 3' in message
+    assert 'book/demo/demo_jax.ipynb cell 3' in message
     assert 'line 3' in message
     assert "'A two-layer perceptron, whatever the framework.'" in message
     assert "'A two-layer perceptron, in JAX too.'" in message
@@ -135,7 +135,7 @@ def test_differing_prose_names_notebooks_cells_and_line():
 
 def test_trailing_spaces_do_not_count_as_a_difference():
     notebooks = demo_chapter.notebooks()
-    notebooks['mxnet'].cells[2].source += '   \n\n'
+    notebooks['mxnet'].cells[3].source += '   \n\n'
     merged(notebooks)
 
 
@@ -146,7 +146,7 @@ def test_a_shared_cell_missing_in_one_notebook_is_named():
     with pytest.raises(merge.MergeError) as error:
         merged(notebooks)
     message = str(error.value)
-    assert 'book/demo/demo_tensorflow.ipynb cell 6' in message   # now '## Summary'
+    assert 'book/demo/demo_tensorflow.ipynb cell 7' in message   # now '## Summary'
     assert "'## Remarks'" in message and "'## Summary'" in message
 
 
@@ -156,7 +156,7 @@ def test_an_extra_shared_cell_at_the_end_is_named():
     with pytest.raises(merge.MergeError) as error:
         merged(notebooks)
     message = str(error.value)
-    assert 'book/demo/demo_mxnet.ipynb cell 9' in message and "'## Exercises'" in message
+    assert 'book/demo/demo_mxnet.ipynb cell 10' in message and "'## Exercises'" in message
     assert 'without a counterpart' in message
 
 
@@ -171,8 +171,8 @@ def test_a_framework_without_code_where_others_have_code_is_a_structure_error():
     assert 'cell structure differs' in message
     assert "after the shared cell '## Training" in message
     assert 'book/demo/demo_mxnet.ipynb has no cells' in message
-    assert 'book/demo/demo_mxnet.ipynb after cell 4, before cell 5: nothing' in message
-    assert 'book/demo/demo_pytorch.ipynb after cell 5, before cell 7: 1 code cell (cell 6)' in message
+    assert 'book/demo/demo_mxnet.ipynb after cell 5, before cell 6: nothing' in message
+    assert 'book/demo/demo_pytorch.ipynb after cell 6, before cell 8: 1 code cell (cell 7)' in message
 
 
 def test_a_framework_note_alone_where_others_have_code_is_fine():
@@ -191,14 +191,14 @@ def test_an_untagged_markdown_cell_in_one_notebook_breaks_the_shared_prose():
     note.metadata['tags'] = []     # forgot the tag: now it is prose only PyTorch has
     with pytest.raises(merge.MergeError) as error:
         merged(notebooks)
-    assert 'book/demo/demo_pytorch.ipynb cell 3' in str(error.value)
+    assert 'book/demo/demo_pytorch.ipynb cell 4' in str(error.value)
     assert 'In PyTorch a model is an `nn.Module`.' in str(error.value)
 
 
 def test_raw_cells_are_refused_by_name():
     notebooks = demo_chapter.notebooks()
-    notebooks['jax'].cells.insert(4, nbformat.v4.new_raw_cell('raw text'))
-    with pytest.raises(merge.MergeError, match=r'book/demo/demo_jax.ipynb cell 4: raw cells'):
+    notebooks['jax'].cells.insert(5, nbformat.v4.new_raw_cell('raw text'))
+    with pytest.raises(merge.MergeError, match=r'book/demo/demo_jax.ipynb cell 5: raw cells'):
         merged(notebooks)
 
 

@@ -3,8 +3,8 @@
 A temporary copy of the book gets a second, tiny chapter (tests/book/fixtures/demo_chapter.py:
 a two-layer perceptron on Fashion-MNIST, four notebooks, each run by its framework's kernel
 under the smoke budget) and a `_toc.yml` listing it in place of the real chapters (whose
-execution takes minutes). The real build tool builds the copy; then the site tests run on it,
-and the checks below look at the new chapter's page, tabs and run table.
+execution takes minutes). The real build tool builds the copy; then the site and prose tests
+run on it, and the checks below look at the new chapter's page, tabs and run table.
 """
 import os
 import shutil
@@ -30,8 +30,8 @@ def copy_of_the_book(target):
             shutil.copy(path, target / path.name)
     shutil.copytree(ROOT / 'book', target / 'book', ignore=lambda folder, names: [
         n for n in names if ROOT / 'book' / n in skip or n == '__pycache__'])
-    shutil.copytree(ROOT / 'tests' / 'book', target / 'tests' / 'book',
-                    ignore=shutil.ignore_patterns('__pycache__'))
+    for tests in ('book', 'notebooks'):
+        shutil.copytree(ROOT / 'tests' / tests, target / 'tests' / tests, ignore=shutil.ignore_patterns('__pycache__'))
     shutil.copy(ROOT / 'tests' / 'conftest.py', target / 'tests' / 'conftest.py')
 
 
@@ -47,9 +47,11 @@ def test_a_second_chapter_gets_its_page_tabs_and_run_table(tmp_path):
     build = subprocess.run([sys.executable, '-m', 'book.tools.build_book'], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=900)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    site = subprocess.run([sys.executable, '-m', 'pytest', '-q', 'tests/book/test_site.py'],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    site = subprocess.run([sys.executable, '-m', 'pytest', '-v', 'tests/book/test_site.py',
+                           'tests/notebooks/test_prose.py'], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert site.returncode == 0, site.stdout[-5000:]
+    ran = [line for line in site.stdout.splitlines() if f'[{NAME}] PASSED' in line]
+    assert len(ran) >= 10, site.stdout[-5000:]     # the per-chapter tests ran on the new chapter
 
     page = BeautifulSoup((tmp_path / '_build' / 'html' / 'book' / NAME / 'index.html').read_text(), 'html.parser')
     assert page.select_one('article h1').get_text().strip('#¶ \n') == 'Demo chapter'
