@@ -56,7 +56,9 @@ def read_verified(file, places, url=None, cache_dir=None, fixes=()):
         + ('\nTo fix it, either:\n  - ' + '\n  - '.join(fixes) if fixes else ''))
 
 
-def _decompress(path):
+def _decompress(path, source=None, fix=None):
+    """The file's content, gunzipped if its name ends in .gz. `source` and `fix` describe it
+    in errors (default: the file itself, and deleting it)."""
     raw = path.read_bytes()
     if not path.name.endswith('.gz'):
         return raw
@@ -65,16 +67,16 @@ def _decompress(path):
     except (EOFError, OSError, zlib.error) as error:
         raise DataIntegrityError(
             f'{path.name} could not be decompressed ({error}): the file is truncated or not gzip '
-            f'data. Source: {path}. Delete it and fetch it again.') from None
+            f'data. Source: {source or path}. {fix or "Delete it and fetch it again."}') from None
 
 
-def _check(file, content, source):
+def _check(file, content, source, fix='Delete it (or fix the copy there) and try again.'):
     actual = hashlib.sha256(content).hexdigest()
     if actual != file.sha256 or len(content) != file.num_bytes:
         raise DataIntegrityError(
             f'{file.name} is corrupt or truncated: expected SHA-256 {file.sha256} '
             f'({file.num_bytes} bytes), got {actual} ({len(content)} bytes). '
-            f'Source: {source}. Delete it (or fix the copy there) and try again.')
+            f'Source: {source}. {fix}')
     return content
 
 
@@ -86,7 +88,10 @@ def _download(file, url, cache_dir):
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, 'wb') as out:
             while chunk := response.read(1 << 20):
                 out.write(chunk)
-        content = _check(file, _decompress(partial), f'{url}, downloaded to {partial}')
+        # The partial file is gone when the error is read: name the URL and the final path.
+        source = f'{url} (downloaded for {target}; nothing was saved)'
+        fix = 'Try again, or put a good copy of the file in one of the places searched.'
+        content = _check(file, _decompress(partial, source, fix), source, fix)
         os.replace(partial, target)
         return content
     finally:

@@ -23,3 +23,8 @@ def set_seed(seed):
 def draw_seed():
     """A fresh 31-bit integer from the global stream, to seed one data loader or one PRNG key."""
     return int(_state['rng'].integers(2**31 - 1))
+
+
+def current_seed():
+    """The seed last given to `set_seed`, or None."""
+    return _state['seed']

@@ -17,7 +17,7 @@ import nbformat
 import yaml
 
 from book.tools import chapters, execute, merge, runs
-from d2lmini import frameworks
+from d2lmini import budget as d2lmini_budget, frameworks
 
 ROOT = chapters.ROOT
 BUILD = ROOT / '_build'
@@ -61,7 +61,10 @@ def main(argv=None):
     parser.add_argument('--skip-execute', action='store_true',
                         help='reuse the notebooks executed by an earlier build')
     args = parser.parse_args(argv)
-    budget = os.environ.setdefault('D2LMINI_BUDGET', 'auto')
+    try:
+        budget = os.environ['D2LMINI_BUDGET'] = d2lmini_budget.choice()
+    except ValueError as error:
+        raise BuildError(str(error)) from None
     timeout = 900 if budget == 'smoke' else 14400      # seconds a cell may run
     names = chapters.chapters()
     if set(args.chapter or ()) - set(names):
