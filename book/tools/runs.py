@@ -1,12 +1,12 @@
 """The run records in executed notebooks, and the chapter page's run-it-yourself table.
 
 `Trainer.fit` puts one record of each run in its cell's outputs: a display output with the
-MIME type `application/vnd.d2lmini.run+json` (budget, device, versions, history, ...).
+MIME type `application/vnd.d2lmini.run+json` (d2lmini/record.py: budget, device, history, ...).
 The table says, per framework, which budget on which device produced the page's outputs.
 """
 import re
 
-MIME = 'application/vnd.d2lmini.run+json'
+from d2lmini.record import MIME_TYPE as MIME
 
 
 def is_record(output):
