@@ -22,8 +22,9 @@ def pytest_addoption(parser):
 def selected_frameworks(config):
     names = [n.strip() for n in config.getoption('--framework').split(',') if n.strip()]
     unknown = set(names) - set(IDS)
-    if unknown:
-        raise pytest.UsageError(f'unknown framework(s) {sorted(unknown)}; choose from {IDS}')
+    if unknown or not names:
+        raise pytest.UsageError(f'unknown framework(s) {sorted(unknown)} or none (this environment, '
+                                f'{sys.prefix}, runs none); choose with --framework from {IDS}')
     return names
 
 
