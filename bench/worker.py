@@ -81,9 +81,9 @@ def measure_training(ns, loops, args):
         if timed:
             b.append(rate)
 
-    trainer_class = measure.interleaved(d2l.Trainer, after_epoch)
-    trainer = trainer_class(max_epochs=args.warmup_epochs + args.repeats + 1,
-                            num_gpus=int(args.device == 'gpu'))
+    trainer = d2l.Trainer(max_epochs=args.warmup_epochs + args.repeats + 1,
+                          num_gpus=int(args.device == 'gpu'),
+                          callbacks=[measure.after_each_epoch(after_epoch)])
     if args.device == 'gpu' and not trainer.on_gpu:
         raise SystemExit(f'{args.framework}: no GPU visible')
     trainer.fit(model_a, data, *([] if params_a is None else [params_a]))

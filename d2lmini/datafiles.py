@@ -56,9 +56,7 @@ def read_verified(file, places, url=None, cache_dir=None, fixes=()):
         + ('\nTo fix it, either:\n  - ' + '\n  - '.join(fixes) if fixes else ''))
 
 
-def _decompress(path, source=None, fix=None):
-    """The file's content, gunzipped if its name ends in .gz. `source` and `fix` describe it
-    in errors (default: the file itself, and deleting it)."""
+def _decompress(path):
     raw = path.read_bytes()
     if not path.name.endswith('.gz'):
         return raw
@@ -67,7 +65,7 @@ def _decompress(path, source=None, fix=None):
     except (EOFError, OSError, zlib.error) as error:
         raise DataIntegrityError(
             f'{path.name} could not be decompressed ({error}): the file is truncated or not gzip '
-            f'data. Source: {source or path}. {fix or "Delete it and fetch it again."}') from None
+            f'data. Source: {path}. Delete it and fetch it again.') from None
 
 
 def _check(file, content, source, fix='Delete it (or fix the copy there) and try again.'):
@@ -91,7 +89,16 @@ def _download(file, url, cache_dir):
         # The partial file is gone when the error is read: name the URL and the final path.
         source = f'{url} (downloaded for {target}; nothing was saved)'
         fix = 'Try again, or put a good copy of the file in one of the places searched.'
-        content = _check(file, _decompress(partial, source, fix), source, fix)
+        raw = partial.read_bytes()
+        try:
+            content = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as error:
+            raise DataIntegrityError(
+                f'{file.name}: the download is truncated or not gzip data ({error}): received '
+                f'{len(raw)} bytes with SHA-256 {hashlib.sha256(raw).hexdigest()}; expected '
+                f'content with SHA-256 {file.sha256} ({file.num_bytes} bytes decompressed). '
+                f'Source: {source}. {fix}') from None
+        content = _check(file, content, source, fix)
         os.replace(partial, target)
         return content
     finally:

@@ -158,12 +158,13 @@ class Trainer(training.Trainer):
         initialize_missing(model, ctx=self.device)
         model.collect_params().reset_ctx(self.device)
         self.optimizer = model.configure_optimizers()
-        if not self.hybridize:
-            return
-        model.hybridize(static_alloc=True, static_shape=True)
+        if self.hybridize:
+            model.hybridize(static_alloc=True, static_shape=True)
         try:
-            model(*first_batch[:-1])
-        except (AssertionError, TypeError, mx.base.MXNetError) as error:
+            model(*first_batch[:-1])        # also completes deferred initialization
+        except (AssertionError, AttributeError, TypeError, ValueError, mx.base.MXNetError) as error:
+            if not self.hybridize:
+                raise
             model.hybridize(False)
             raise TypeError(
                 f'The MXNet Trainer hybridizes {type(model).__name__} (compiles its forward pass '

@@ -13,7 +13,16 @@ def register_framework_seeder(hook):
 
 
 def set_seed(seed):
-    """Make shuffling and initialization repeatable: same seed, same numbers (on the CPU)."""
+    """Make shuffling, initialization and dropout repeatable: on the CPU, the same seed gives
+    the same losses and weights in every framework, across processes and (with one known
+    exception) within one process. The exception: in TensorFlow, the first run of a
+    GoogLeNet in a process parts from later runs after a few steps (later runs agree with
+    each other, and the first agrees with the first of another process).
+
+    On a GPU the data order and initial weights still repeat, but results may not: cuDNN
+    and XLA pick convolution algorithms and summation orders that are not deterministic
+    unless the framework is told so (e.g. `torch.use_deterministic_algorithms`), at a cost
+    in speed."""
     _state['seed'] = int(seed)
     _state['rng'] = np.random.default_rng(int(seed))
     for hook in _framework_hooks:

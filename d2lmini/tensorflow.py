@@ -56,14 +56,7 @@ def try_gpu(i=0):
     return gpu(i) if num_gpus() >= i + 1 else cpu()
 
 
-def _seed_tensorflow(seed):
-    tf.keras.utils.set_random_seed(seed)
-    # Without it, two runs in one process part after a few steps: some CPU kernels (oneDNN's
-    # among them) may otherwise pick a summation order per call.
-    tf.config.experimental.enable_op_determinism()
-
-
-register_framework_seeder(_seed_tensorflow)
+register_framework_seeder(tf.keras.utils.set_random_seed)
 
 
 def sublayers(layer):

@@ -27,6 +27,16 @@ class BuildError(Exception):
     pass
 
 
+def budget_and_timeout(explicit_timeout=None, environ=os.environ):
+    """The budget asked for (d2lmini's own parser of D2LMINI_BUDGET) and the seconds a cell
+    may run: 900 under 'smoke', 4 hours otherwise, unless given."""
+    try:
+        budget = d2lmini_budget.choice(environ)
+    except ValueError as error:
+        raise BuildError(str(error)) from None
+    return budget, explicit_timeout or (900 if budget == 'smoke' else 14400)
+
+
 def colab_links(root=ROOT):
     """A function from a notebook's path (relative to the book root) to its Colab address."""
     repository = yaml.safe_load((root / '_config.yml').read_text()).get('repository') or {}
@@ -60,12 +70,10 @@ def main(argv=None):
     parser.add_argument('--chapter', action='append', help='only this chapter (repeatable)')
     parser.add_argument('--skip-execute', action='store_true',
                         help='reuse the notebooks executed by an earlier build')
+    parser.add_argument('--cell-timeout', type=int, help='seconds a cell may run')
     args = parser.parse_args(argv)
-    try:
-        budget = os.environ['D2LMINI_BUDGET'] = d2lmini_budget.choice()
-    except ValueError as error:
-        raise BuildError(str(error)) from None
-    timeout = 900 if budget == 'smoke' else 14400      # seconds a cell may run
+    budget, timeout = budget_and_timeout(args.cell_timeout)
+    os.environ['D2LMINI_BUDGET'] = budget
     names = chapters.chapters()
     if set(args.chapter or ()) - set(names):
         raise BuildError(f'--chapter: choose from the chapters of _toc.yml: {", ".join(names)}')

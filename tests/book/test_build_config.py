@@ -50,3 +50,11 @@ def test_the_project_config_points_colab_at_the_book_repository():
     link = build_book.colab_links()
     assert link('book/googlenet/googlenet_pytorch.ipynb') == (
         'https://colab.research.google.com/github/d2lmini/book/blob/main/book/googlenet/googlenet_pytorch.ipynb')
+
+
+def test_budget_is_parsed_as_d2lmini_parses_it():
+    assert build_book.budget_and_timeout(None, {'D2LMINI_BUDGET': 'Smoke'}) == ('smoke', 900)
+    assert build_book.budget_and_timeout(None, {}) == ('auto', 14400)
+    assert build_book.budget_and_timeout(60, {'D2LMINI_BUDGET': 'full'}) == ('full', 60)
+    with pytest.raises(build_book.BuildError, match="'tiny' is not one of"):
+        build_book.budget_and_timeout(None, {'D2LMINI_BUDGET': 'tiny'})

@@ -122,11 +122,13 @@ def test_training_lowers_the_loss(kit, capsys):
     assert 'epoch 1/1: train loss' in out and 'examples/s on cpu' in out
 
 
-def test_same_seed_same_losses(kit):
-    first, _ = train_small_cnn(kit, seed=7, data=small_data(kit.d2l, train_examples=640))
-    second, _ = train_small_cnn(kit, seed=7, data=small_data(kit.d2l, train_examples=640))
-    other, _ = train_small_cnn(kit, seed=8, data=small_data(kit.d2l, train_examples=640))
+def test_same_seed_same_losses_and_weights_in_one_process(kit):
+    runs = [train_small_cnn(kit, seed=seed, data=small_data(kit.d2l, train_examples=1280))
+            for seed in (7, 7, 8)]
+    (first, first_model), (second, second_model), (other, _) = runs
     np.testing.assert_array_equal(first.losses, second.losses)
+    np.testing.assert_array_equal(kit.weights(first, first_model),
+                                  kit.weights(second, second_model))
     assert first.losses != other.losses
 
 
