@@ -1,7 +1,5 @@
 """d2lmini's API, run in each framework (`--framework` picks which ones this environment has)."""
-import importlib.util
 import json
-import pathlib
 
 import numpy as np
 import pytest
@@ -445,18 +443,11 @@ def test_checkpoint_dir_comes_from_the_environment(kit, tmp_path, monkeypatch):
     assert (tmp_path / 'latest').read_text() == 'epoch-0001-step-00000'
 
 
-def load_chapter_module():
-    path = pathlib.Path(__file__).resolve().parents[1] / 'notebooks' / 'chapter.py'
-    spec = importlib.util.spec_from_file_location('chapter', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_chapter_exercise_batch_norm_after_every_convolution_trains(kit):
     """The chapter's first exercise: its GoogLeNet with `conv_relu` swapped for a version with
     batch normalization between convolution and ReLU, trained on real data."""
-    ns = load_chapter_module().load_chapter(kit.framework_id)
+    from book.tools.chapters import load_code
+    ns = load_code('googlenet', kit.framework_id)
     ns['conv_relu'] = kit.conv_bn_relu()
     d2l = ns['d2l']
     d2l.set_seed(0)
