@@ -1,7 +1,7 @@
 """What d2lmini's safety nets cost for the chapter's GoogLeNet: the copy of the weights kept at
 each sync point (to restore after a NaN) and the checkpoint written after each epoch.
 
-usage: python bench/costs.py FRAMEWORK   (prints one JSON line)
+usage: python -m bench.costs FRAMEWORK   (prints one JSON line)
 Times are medians of a few repeats, in seconds, beside the median time of one training step
 (batch 128 at 96x96), measured in the same process.
 """
@@ -11,10 +11,8 @@ import statistics
 import sys
 import tempfile
 import time
-import pathlib
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'tests' / 'notebooks'))
-from chapter import load_chapter  # noqa: E402
+from book.tools.chapters import load_code
 
 
 def median_time(function, repeats):
@@ -28,7 +26,7 @@ def median_time(function, repeats):
 
 def main(framework, steps=6):
     os.environ['D2LMINI_BUDGET'] = 'full'
-    ns = load_chapter(framework)
+    ns = load_code('googlenet', framework)
     d2l = ns['d2l']
     from d2lmini import checkpoint
     d2l.set_seed(0)

@@ -22,6 +22,7 @@ from d2lmini.modules import mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import draw_seed, set_seed  # noqa: F401 (API)
+from d2lmini.training import Callback  # noqa: F401 (API)
 from d2lmini.summary import layer_label, print_layer_shape
 
 

@@ -23,6 +23,7 @@ from d2lmini.modules import Steps, mean_if  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,F401 (API)
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: E402,F401 (API)
+from d2lmini.training import Callback  # noqa: F401 (API)
 from d2lmini.summary import layer_label, print_layer_shape  # noqa: E402
 
 

@@ -37,6 +37,7 @@ from d2lmini.modules import Steps  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
+from d2lmini.training import Callback  # noqa: F401 (API)
 from d2lmini.summary import layer_label, print_layer_shape
 
 

@@ -218,7 +218,6 @@ class JaxKit(Kit):
     def make_model(self, data, lr=0.1, linear=False, net=None):
         if net is None:
             return self._make_small_cnn(data, lr, linear)
-        from flax import linen as nn
         d2l = self.d2l
 
         class WithNet(d2l.Classifier):

@@ -473,7 +473,8 @@ def test_chapter_exercise_batch_norm_after_every_convolution_trains(kit):
 def test_chapter_googlenet_repeats_in_one_process(kit):
     """Two seeded runs of the chapter's GoogLeNet in one process give the same losses and
     weights (in TensorFlow the second used to part from the first after four steps)."""
-    ns = load_chapter_module().load_chapter(kit.framework_id)
+    from book.tools.chapters import load_code
+    ns = load_code('googlenet', kit.framework_id)
     d2l = ns['d2l']
 
     def run():
