@@ -6,7 +6,6 @@ hyperparameters are dataclass fields and its parameters live outside it, in the 
 Tensors are channels-last (NHWC).
 """
 import functools
-import math
 
 import numpy as np
 import jax
@@ -17,7 +16,7 @@ from flax import linen as nn
 from flax import traverse_util
 from flax.training import train_state
 
-from d2lmini import fashion_mnist, training
+from d2lmini import fashion_mnist, initializers, training
 from d2lmini.modules import mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -46,30 +45,34 @@ def try_gpu(i=0):
 
 
 def new_key():
-    """A PRNG key drawn from d2lmini's seeded stream (JAX itself has no global RNG)."""
-    return jax.random.PRNGKey(draw_seed())
+    """A PRNG key drawn from d2lmini's seeded 'keys' stream (JAX itself has no global RNG)."""
+    return jax.random.PRNGKey(draw_seed('keys'))
 
 
-def init_cnn(params, key):
-    """Xavier-uniform weights and zero biases for convolution and dense layers (and unit
-    scales for normalization layers); returns the new params pytree (float32 arrays).
+def definition_order(path):
+    """Sort key that puts Flax parameter paths in the order the model defines them: numbered
+    submodules by number (layers_2 before layers_10; a jitted init returns its dicts with
+    sorted keys), kernel before bias."""
+    def key(part):
+        name, _, index = part.rpartition('_')
+        return (name, int(index)) if index.isdigit() else (part, -1)
+    return [key(part) for part in path[:-1]], (path[-1] != 'kernel', path[-1])
 
-    `params` may hold arrays or just shapes (`jax.ShapeDtypeStruct`). All kernels are cut
-    from one uniform draw, scaled per layer: one random-number kernel to compile instead of
-    one per layer, which on the CPU takes seconds each.
+
+def init_cnn(params, key=None):
+    """Xavier-uniform weights and zero biases for convolution and dense layers, unit scales
+    for normalization layers; returns the new params pytree (float32 arrays).
+
+    `params` may hold arrays or just shapes (`jax.ShapeDtypeStruct`). The kernels are drawn
+    by `d2lmini.initializers` in definition order (see `definition_order`), so one seed gives
+    the same weights in every framework; `key` is not used (it is accepted so that
+    `apply_init` can pass one to any init function).
     """
     flat = traverse_util.flatten_dict(params)
-    kernels = [path for path in flat if path[-1] == 'kernel']
-    sizes = [math.prod(flat[path].shape) for path in kernels]
-    uniform = jax.random.uniform(key, (sum(sizes),), minval=-1.0, maxval=1.0)
-    start = 0
-    for path, size in zip(kernels, sizes):
-        shape = flat[path].shape
-        receptive_field = math.prod(shape[:-2])     # (..., in, out): HWIO or (in, out)
-        fan_in, fan_out = shape[-2] * receptive_field, shape[-1] * receptive_field
-        bound = math.sqrt(6 / (fan_in + fan_out))
-        flat[path] = (uniform[start:start + size] * bound).reshape(shape).astype(flat[path].dtype)
-        start += size
+    for path in sorted(flat, key=definition_order):
+        if path[-1] == 'kernel':
+            kernel = initializers.channels_last_kernel(tuple(flat[path].shape))
+            flat[path] = jnp.asarray(kernel, flat[path].dtype)
     for path, value in flat.items():
         if path[-1] == 'bias':
             flat[path] = jnp.zeros(value.shape, value.dtype)

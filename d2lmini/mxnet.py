@@ -18,7 +18,7 @@ os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
 import mxnet as mx  # noqa: E402 (must come after the two fixes above)
 from mxnet import autograd, gluon, init  # noqa: E402
 
-from d2lmini import fashion_mnist, training  # noqa: E402
+from d2lmini import fashion_mnist, initializers, training  # noqa: E402
 from d2lmini.modules import Steps, mean_if  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,F401 (API)
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
@@ -49,9 +49,17 @@ def _seed_mxnet(seed):
 
 register_framework_seeder(_seed_mxnet)
 
-# Xavier-uniform weights (Gluon layers already default to zero biases): pass to `initialize`
-# or `apply_init`.
-init_cnn = init.Xavier(rnd_type='uniform', factor_type='avg', magnitude=3)
+class _XavierUniform(init.Initializer):
+    """Xavier-uniform weights drawn by `d2lmini.initializers` (one seed, the same weights in
+    every framework); biases zero and normalization scales one, as Gluon's defaults are.
+    Gluon initializes parameters in the order the first forward pass meets them."""
+
+    def _init_weight(self, name, array):
+        array[:] = initializers.xavier_uniform(tuple(array.shape))
+
+
+# Pass to `initialize` or `apply_init`.
+init_cnn = _XavierUniform()
 
 
 def initialize_missing(block, **kwargs):

@@ -1,8 +1,15 @@
-"""One seed for everything: data shuffling here, framework RNGs through registered hooks."""
+"""One seed for everything: data shuffling and initial weights here, framework RNGs through
+registered hooks.
+
+The seed feeds independent NumPy streams, one per use, so that what one framework draws
+(JAX's PRNG keys, say) does not shift what another use sees: with the same seed, every
+framework gets the same data order and the same initial weights.
+"""
 import numpy as np
 
+STREAMS = ('data', 'weights', 'keys')
 _framework_hooks = []
-_state = {'seed': None, 'rng': np.random.default_rng()}
+_state = {'seed': None, 'streams': {name: np.random.default_rng() for name in STREAMS}}
 
 
 def register_framework_seeder(hook):
@@ -23,14 +30,21 @@ def set_seed(seed):
     unless the framework is told so (e.g. `torch.use_deterministic_algorithms`), at a cost
     in speed."""
     _state['seed'] = int(seed)
-    _state['rng'] = np.random.default_rng(int(seed))
+    _state['streams'] = {name: np.random.default_rng([int(seed), index])
+                         for index, name in enumerate(STREAMS)}
     for hook in _framework_hooks:
         hook(int(seed))
 
 
-def draw_seed():
-    """A fresh 31-bit integer from the global stream, to seed one data loader or one PRNG key."""
-    return int(_state['rng'].integers(2**31 - 1))
+def draw_seed(stream='data'):
+    """A fresh 31-bit integer from one of the seeded streams: 'data' seeds a data loader's
+    shuffling, 'keys' a JAX PRNG key."""
+    return int(_state['streams'][stream].integers(2**31 - 1))
+
+
+def weights_rng():
+    """The NumPy generator that initial weights are drawn from (see `d2lmini.initializers`)."""
+    return _state['streams']['weights']
 
 
 def current_seed():

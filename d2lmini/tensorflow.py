@@ -32,7 +32,7 @@ with _native_stderr_muted():
     import tensorflow as tf
     tf.config.list_logical_devices()     # initializes the devices now, quietly
 
-from d2lmini import fashion_mnist, training
+from d2lmini import fashion_mnist, initializers, training
 from d2lmini.modules import Steps  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -77,9 +77,11 @@ def sublayers(layer):
 
 
 def init_cnn(layer):
-    """Xavier-uniform weights and zero biases for convolution and dense layers."""
+    """Xavier-uniform weights and zero biases for convolution and dense layers (pass to
+    `apply_init`), drawn by `d2lmini.initializers`: one seed, the same weights in every
+    framework."""
     if isinstance(layer, (tf.keras.layers.Conv2D, tf.keras.layers.Dense)) and layer.built:
-        layer.kernel.assign(tf.keras.initializers.GlorotUniform()(layer.kernel.shape))
+        layer.kernel.assign(initializers.channels_last_kernel(tuple(layer.kernel.shape)))
         if layer.bias is not None:
             layer.bias.assign(tf.zeros_like(layer.bias))
 

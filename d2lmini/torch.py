@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from d2lmini import fashion_mnist, training
+from d2lmini import fashion_mnist, initializers, training
 from d2lmini.modules import Steps, mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -38,11 +38,15 @@ register_framework_seeder(torch.manual_seed)
 
 
 def init_cnn(module):
-    """Xavier-uniform weights and zero biases for convolution and dense layers."""
+    """Xavier-uniform weights and zero biases for convolution and dense layers (pass to
+    `apply_init`), drawn by `d2lmini.initializers`: one seed, the same weights in every
+    framework."""
     if isinstance(module, (nn.Linear, nn.Conv2d)):
-        nn.init.xavier_uniform_(module.weight)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
+        with torch.no_grad():
+            weights = initializers.xavier_uniform(tuple(module.weight.shape))
+            module.weight.copy_(torch.from_numpy(weights))
+            if module.bias is not None:
+                module.bias.zero_()
 
 
 class Module(Steps, nn.Module, HyperParameters):

@@ -166,3 +166,29 @@ def record(framework, error):
     report[framework] = error
     REPORT.write_text(json.dumps(report, indent=1))
     print(f'{framework}: relative error of the logits against PyTorch {error:.2e}')
+
+
+def seeded_start(chapter, fw, tmp_path):
+    python = ROOT / frameworks.get(fw).venv / 'bin' / 'python'
+    spec, result = CHECKED[chapter], tmp_path / f'{fw}.npz'
+    run = subprocess.run([str(python), '-m', 'tests.notebooks.seeded_start', chapter, fw,
+                          spec['model'], json.dumps(spec['input_shape']), str(result)],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return np.load(result)
+
+
+@pytest.mark.parametrize('chapter', list(CHECKED))
+def test_one_seed_gives_every_framework_the_same_start(chapter, tmp_path):
+    """No weights copied: with one seed, d2lmini's `init_cnn` gives the four models the same
+    initial weights, so their logits agree and their first training losses (same data order)
+    agree closely."""
+    results = {fw: seeded_start(chapter, fw, tmp_path) for fw in IDS}
+    reference = results['pytorch']
+    assert np.abs(reference['logits']).max() > 1e-3
+    for fw, result in results.items():
+        error = relative_error(result['logits'], reference['logits'])
+        record(f'{chapter}/{fw} (seeded start)', error)
+        assert error <= MAX_RELATIVE_ERROR, f'{fw}: initial logits {error:.2e} from PyTorch\'s'
+        np.testing.assert_allclose(result['losses'], reference['losses'], atol=1e-3,
+                                   err_msg=f'{fw}: first training losses')
