@@ -10,7 +10,7 @@ PY_MX := $(VENV_MX)/bin/python
 NUMPY126 := $(VENV_MX)/numpy126
 export D2LMINI_BUDGET ?= auto
 
-.PHONY: setup book test test-core test-frameworks test-notebooks test-book bench sync-prose clean
+.PHONY: reference setup book test test-core test-frameworks test-notebooks test-book bench sync-prose clean
 
 setup: $(VENV)/.installed $(VENV_MX)/.installed $(NUMPY126)/.installed data browser
 
@@ -74,6 +74,12 @@ test-notebooks: setup
 test-book: setup
 	$(MAKE) book D2LMINI_BUDGET=smoke
 	$(PY) -m pytest -q tests/book
+
+# Full-budget runs of a chapter's notebooks, kept in book/<chapter>/reference/ (hours on a CPU;
+# run it again after an interruption to resume). CHAPTER= and FRAMEWORKS= (comma-separated).
+reference: setup
+	$(PY) -m book.tools.reference $(if $(CHAPTER),--chapter $(CHAPTER)) \
+	  $(if $(FRAMEWORKS),--frameworks $(FRAMEWORKS))
 
 bench: setup
 	$(PY) -m bench.run $(BENCH_ARGS)

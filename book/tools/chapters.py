@@ -53,6 +53,15 @@ def notebooks(chapter, root=ROOT):
     return found
 
 
+def code_hash(path):
+    """SHA-256 of a notebook's code cells (their sources, in order): what a reference run of
+    it must match to count as current."""
+    import hashlib
+    cells = json.loads(pathlib.Path(path).read_text())['cells']
+    code = '\n\0\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code')
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
 def facts(chapter, root=ROOT):
     """The chapter's chapter.yml as a dict ({} without one)."""
     import yaml
