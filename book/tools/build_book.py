@@ -22,6 +22,7 @@ import yaml
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import attachments  # noqa: E402
 import execute  # noqa: E402
 import merge  # noqa: E402
 
@@ -141,6 +142,7 @@ def main(argv=None):
         merged = merge.merge_chapter(name, {fw: executed_path(p) for fw, p in paths.items()},
                                      paths, page, ROOT, colab)
         dropped = merged.metadata[merge.META_KEY]['native_log_lines_dropped']
+        attachments.extract_to_files(page)      # figures embedded in the notebooks -> files
         _say(f'   {page.relative_to(ROOT)}'
              + (f' ({dropped} lines of C++ library logs left out of stderr outputs)' if dropped else ''))
     timings.append(('merge', time.perf_counter() - start))
@@ -166,6 +168,7 @@ def main(argv=None):
 if __name__ == '__main__':
     try:
         main()
-    except (BuildError, execute.ExecutionError, merge.MergeError) as error:
+    except (BuildError, execute.ExecutionError, merge.MergeError,
+            attachments.AttachmentError) as error:
         print(f'\nbuild_book: {error}', file=sys.stderr)
         sys.exit(1)
