@@ -37,6 +37,8 @@ CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networki
 # and outputs wrap instead of being cut at the page edge.
 PRINT_CSS = '''
 @page { size: A4; margin: 16mm 14mm 16mm 14mm; }
+h1, h2, h3, h4 { break-inside: avoid; break-after: avoid; }
+figure, img, table, .cell_output img { break-inside: avoid; }
 .sd-tab-set.framework-tabs > label.sd-tab-label { display: none !important; }
 .sd-tab-set.framework-tabs > input:checked + label + .sd-tab-content { display: block !important; }
 .bd-header, .bd-sidebar-primary, .bd-sidebar-secondary, .bd-footer, .bd-footer-content,
@@ -119,6 +121,9 @@ def print_pdfs(frameworks, timeout_ms=120_000):
                 page = context.new_page()
                 page.goto(f'{server}/{SINGLE_PAGE}?framework={fw}', wait_until='load', timeout=timeout_ms)
                 page.add_style_tag(content=PRINT_CSS)
+                # every page of the book but the first starts on a new sheet
+                page.evaluate('''() => Array.from(document.querySelectorAll('h1')).slice(1)
+                                      .forEach((h) => { h.style.breakBefore = 'page'; })''')
                 page.wait_for_function('() => window.MathJax && MathJax.startup && MathJax.startup.promise',
                                        timeout=timeout_ms)
                 page.evaluate('() => MathJax.startup.promise')
