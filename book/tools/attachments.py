@@ -6,10 +6,16 @@ them. MyST-NB, which renders the book, ignores attachments (executablebooks/MyST
 would be 'not readable' and the build fails under -W), so before the HTML build every attachment of
 the page is written to `<page folder>/<page name>_attachments/<name>` and its `attachment:` links
 are rewritten to that file.
+
+The other direction, for authors: `python book/tools/attachments.py embed <notebook>...` (re)embeds
+every `attachment:<name>` of a notebook from the file `figures/<name>` beside it, for instance
+after `book/googlenet/figures/make_figures.py` has redrawn the figures.
 """
 import base64
+import mimetypes
 import pathlib
 import re
+import sys
 
 import nbformat
 
@@ -73,3 +79,37 @@ def extract_to_files(page):
             (folder / name).write_bytes(content)
     nbformat.write(nb, str(page))
     return sorted(files)
+
+
+def embed(notebook, figures=None):
+    """(Re)attach every image a notebook links as attachment:<name> from figures/<name>.
+
+    Returns the names it embedded. The notebook file is rewritten only if something changed."""
+    notebook = pathlib.Path(notebook)
+    figures = pathlib.Path(figures) if figures else notebook.parent / 'figures'
+    nb = nbformat.read(str(notebook), as_version=4)
+    names, changed = [], False
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != 'markdown':
+            continue
+        for name in sorted({m.group(2) for m in _LINK.finditer(cell.source)}):
+            path = figures / name
+            if not path.is_file():
+                raise AttachmentError(f'{notebook.name}, cell {index}: attachment:{name} has no file {path}')
+            mime = mimetypes.guess_type(name)[0] or 'application/octet-stream'
+            bundle = {mime: base64.b64encode(path.read_bytes()).decode('ascii')}
+            old = (cell.get('attachments') or {}).get(name)
+            if old is None or {k: ''.join(v) if isinstance(v, list) else v for k, v in old.items()} != bundle:
+                cell['attachments'] = {**(cell.get('attachments') or {}), name: bundle}
+                changed = True
+            names.append(name)
+    if changed:
+        nbformat.write(nb, str(notebook))
+    return names
+
+
+if __name__ == '__main__':
+    if len(sys.argv) < 3 or sys.argv[1] != 'embed':
+        sys.exit('usage: python book/tools/attachments.py embed <notebook.ipynb>...')
+    for path in sys.argv[2:]:
+        print(f'{path}: {", ".join(embed(path)) or "no attachment: links"}')
