@@ -36,7 +36,12 @@ CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networki
 # Print only the chosen framework: its tab labels go, the theme's navigation goes, and code
 # and outputs wrap instead of being cut at the page edge.
 PRINT_CSS = '''
-@page { size: A4; margin: 16mm 14mm 16mm 14mm; }
+@page { size: A4; margin: 14mm 12mm 14mm 12mm; }
+html { font-size: 13px !important; }
+.bd-article { padding: 0 !important; }
+.bd-content { margin-left: 0 !important; }
+table { font-size: 0.85rem; }
+table td, table th { padding: 0.2rem 0.35rem !important; }
 h1, h2, h3, h4 { break-inside: avoid; break-after: avoid; }
 figure, img, table, .cell_output img { break-inside: avoid; }
 .sd-tab-set.framework-tabs > label.sd-tab-label { display: none !important; }
