@@ -44,7 +44,9 @@ def test_pdf_holds_the_chapter_with_only_its_frameworks_code(fw):
     for expected in ('Figure 1:', 'Figure 2:', 'channel concatenation', 'References', 'Going deeper with convolutions',
                      'Exercises'):
         assert expected in flat, f'{fw}.pdf lacks {expected!r}'
-    # math typeset by MathJax: no TeX delimiters or commands left in the text
+    # math typeset by MathJax: its glyphs are there (the dot of 25 \cdot C_in, the table's products),
+    # and no TeX delimiters or commands are left in the text
+    assert '⋅' in flat and '= 22,118,400' in flat
     assert not re.search(r'\\[(\[]|\\(lfloor|cdot|ln|times)\b', text), 'raw TeX in the PDF'
 
 

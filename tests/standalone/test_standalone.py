@@ -1,7 +1,7 @@
 """A chapter notebook as a new user gets it: alone, outside the repository, with d2lmini installed
 from a built wheel (no editable install, no repository on the path).
 
-* PyTorch: a fresh Python 3.11 venv, `pip install torch==2.13.0 <wheel> ipykernel`, the notebook
+* PyTorch: a fresh Python 3.11 venv, `pip install torch==2.13.0 <wheel>[torch] ipykernel`, the notebook
   copied alone to a temporary folder and run end to end under nbclient (smoke budget). Its Colab
   install cell must find d2lmini and torch and say so in one line, without installing anything.
 * MXNet on Python 3.12: the same with `.venv-mxnet312`, which `make setup` fills from the wheel
@@ -133,7 +133,8 @@ def test_pytorch_notebook_alone_with_d2lmini_from_the_wheel(dist, tmp_path, monk
     # .venv's own base interpreter: the Python 3.11 the project is pinned and tested on
     subprocess.run([sys._base_executable, '-m', 'venv', str(venv)], check=True)
     python = venv / 'bin' / 'python'
-    subprocess.run([str(python), *PIP, 'torch==2.13.0', str(dist[0]), 'ipykernel'], check=True)
+    # the [torch] extra as a user installs it, with torch pinned to the CPU build on local disk
+    subprocess.run([str(python), *PIP, 'torch==2.13.0', f'{dist[0]}[torch]', 'ipykernel'], check=True)
     nb, d2lmini_file = run_alone('pytorch', python, tmp_path, monkeypatch)
     check_ran(nb, 'pytorch', d2lmini_file, venv)
 
