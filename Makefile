@@ -21,7 +21,7 @@ export D2LMINI_BUDGET ?= auto
 .PHONY: setup book pdf test test-core test-frameworks test-notebooks test-book test-standalone bench clean
 
 setup: $(VENV)/.installed $(VENV_MX)/.installed $(NUMPY126)/.installed $(VENV_MX312)/.installed \
-  $(MATHJAX)/.installed data browser
+  $(MATHJAX)/.installed-$(MATHJAX_VERSION) data browser
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,7 +57,7 @@ $(VENV_MX312)/.installed: pyproject.toml LICENSE $(wildcard d2lmini/*.py)
 	rm -rf build
 	touch $@
 
-$(MATHJAX)/.installed:
+$(MATHJAX)/.installed-$(MATHJAX_VERSION):
 	@command -v npm > /dev/null || { echo "npm not found: install Node.js and npm (Debian: apt-get install npm) for MathJax"; exit 1; }
 	rm -rf $(MATHJAX) && mkdir -p $(MATHJAX)/npm
 	cd $(MATHJAX)/npm && npm pack --silent mathjax@$(MATHJAX_VERSION) > /dev/null

@@ -82,6 +82,13 @@ def sources(chapter, root=ROOT):
     return found
 
 
+def check_mathjax(root=ROOT):
+    """The book serves MathJax itself (_config.yml: mathjax_path, html_static_path .mathjax)."""
+    if not (root / '.mathjax' / 'mathjax' / 'tex-mml-chtml.js').is_file():
+        raise BuildError('MathJax is missing from .mathjax/mathjax: run `make setup`, which unpacks '
+                         'the npm package mathjax there (it needs npm).')
+
+
 def executed_path(source, root=ROOT):
     return BUILD / 'executed' / source.relative_to(root)
 
@@ -148,6 +155,7 @@ def main(argv=None):
     timings.append(('merge', time.perf_counter() - start))
 
     _say('== 3/3 html (jupyter-book build, warnings are errors)')
+    check_mathjax()
     start = time.perf_counter()
     for stale in (BUILD / 'html', BUILD / 'jupyter_execute'):   # no pages left from older builds
         if stale.exists():
