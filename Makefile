@@ -18,7 +18,7 @@ MATHJAX_VERSION := 3.2.2
 MATHJAX := .mathjax
 export D2LMINI_BUDGET ?= auto
 
-.PHONY: setup book pdf test test-core test-frameworks test-notebooks test-book test-standalone bench clean
+.PHONY: setup book pdf test test-core test-frameworks test-notebooks test-book test-standalone bench sync-prose clean
 
 setup: $(VENV)/.installed $(VENV_MX)/.installed $(NUMPY126)/.installed $(VENV_MX312)/.installed \
   $(MATHJAX)/.installed-$(MATHJAX_VERSION) data browser
@@ -27,18 +27,19 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	for fw in pytorch:PyTorch tensorflow:TensorFlow jax:JAX; do \
-	  $(PY) -m ipykernel install --prefix=$(VENV) --name d2lmini-$${fw%%:*} \
-	    --display-name "d2lmini ($${fw##*:})" > /dev/null; done
+	$(PY) -m d2lmini.frameworks $(VENV) kernel label | while read kernel label; do \
+	  $(PY) -m ipykernel install --prefix=$(VENV) --name $$kernel \
+	    --display-name "d2lmini ($$label)" > /dev/null; done
 	touch $@
 
 $(VENV_MX)/.installed: requirements-mxnet.txt pyproject.toml $(VENV)/.installed
 	test -x $(PY_MX) || $(PYTHON) -m venv $(VENV_MX)
 	$(PY_MX) -m pip install --quiet --disable-pip-version-check -r requirements-mxnet.txt
 	$(PY_MX) -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	for prefix in $(VENV) $(VENV_MX); do \
-	  $(PY_MX) -m ipykernel install --prefix=$$prefix --name d2lmini-mxnet \
-	    --display-name "d2lmini (MXNet)" > /dev/null 2>&1; done
+	$(PY_MX) -m d2lmini.frameworks $(VENV_MX) kernel label | while read kernel label; do \
+	  for prefix in $(VENV) $(VENV_MX); do \
+	    $(PY_MX) -m ipykernel install --prefix=$$prefix --name $$kernel \
+	      --display-name "d2lmini ($$label)" > /dev/null 2>&1; done; done
 	touch $@
 
 $(NUMPY126)/.installed: $(VENV_MX)/.installed
@@ -86,11 +87,15 @@ browser:
 	else echo "pdftoppm not found: install poppler-utils for the PDF test."; fi
 
 book: setup
-	$(PY) book/tools/build_book.py
+	$(PY) -m book.tools.build_book
+
+# Copy the shared prose of one chapter notebook into the others: make sync-prose CHAPTER=googlenet FROM=pytorch
+sync-prose: $(VENV)/.installed
+	$(PY) -m book.tools.sync_prose $(CHAPTER) $(FROM)
 
 # One PDF of the book per framework: _build/pdf/<framework>.pdf
 pdf: setup
-	$(PY) book/tools/build_pdf.py
+	$(PY) -m book.tools.build_pdf
 
 test: setup test-core test-frameworks test-notebooks test-book test-standalone
 
@@ -98,11 +103,11 @@ test-core: setup
 	$(PY) -m pytest -q tests/core
 
 test-frameworks: setup
-	$(PY) -m pytest -q tests/frameworks --framework pytorch,tensorflow,jax
-	$(PY_MX) -m pytest -q tests/frameworks --framework mxnet
+	$(PY) -m pytest -q tests/frameworks
+	$(PY_MX) -m pytest -q tests/frameworks
 
 test-notebooks: setup
-	D2LMINI_BUDGET=smoke $(PY) -m pytest -q --nbval-lax book/googlenet/*.ipynb tests/notebooks
+	D2LMINI_BUDGET=smoke $(PY) -m pytest -q --nbval-lax $$($(PY) -m book.tools.chapters) tests/notebooks
 
 test-book: setup
 	$(MAKE) book D2LMINI_BUDGET=smoke
@@ -119,7 +124,7 @@ test-standalone: setup
 	D2LMINI_BUDGET=smoke $(PY) -m pytest -q tests/standalone
 
 bench: setup
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf _build build dist

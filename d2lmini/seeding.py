@@ -13,7 +13,15 @@ def register_framework_seeder(hook):
 
 
 def set_seed(seed):
-    """Make shuffling and initialization repeatable: same seed, same numbers (on the CPU)."""
+    """Make shuffling, initialization and dropout repeatable: on the CPU, the same seed gives
+    the same losses and weights in every framework, within one process and across processes.
+    (In TensorFlow it also restarts Keras's layer-name numbering, on which the order of some
+    gradient sums depends.)
+
+    On a GPU the data order and initial weights still repeat, but results may not: cuDNN
+    and XLA pick convolution algorithms and summation orders that are not deterministic
+    unless the framework is told so (e.g. `torch.use_deterministic_algorithms`), at a cost
+    in speed."""
     _state['seed'] = int(seed)
     _state['rng'] = np.random.default_rng(int(seed))
     for hook in _framework_hooks:
@@ -23,3 +31,8 @@ def set_seed(seed):
 def draw_seed():
     """A fresh 31-bit integer from the global stream, to seed one data loader or one PRNG key."""
     return int(_state['rng'].integers(2**31 - 1))
+
+
+def current_seed():
+    """The seed last given to `set_seed`, or None."""
+    return _state['seed']

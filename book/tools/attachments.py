@@ -7,7 +7,7 @@ would be 'not readable' and the build fails under -W), so before the HTML build 
 the page is written to `<page folder>/<page name>_attachments/<name>` and its `attachment:` links
 are rewritten to that file.
 
-The other direction, for authors: `python book/tools/attachments.py embed <notebook>...` (re)embeds
+The other direction, for authors: `python -m book.tools.attachments embed <notebook>...` (re)embeds
 every `attachment:<name>` of a notebook from the file `figures/<name>` beside it, for instance
 after `book/googlenet/figures/make_figures.py` has redrawn the figures.
 """
@@ -110,6 +110,6 @@ def embed(notebook, figures=None):
 
 if __name__ == '__main__':
     if len(sys.argv) < 3 or sys.argv[1] != 'embed':
-        sys.exit('usage: python book/tools/attachments.py embed <notebook.ipynb>...')
+        sys.exit('usage: python -m book.tools.attachments embed <notebook.ipynb>...')
     for path in sys.argv[2:]:
         print(f'{path}: {", ".join(embed(path)) or "no attachment: links"}')

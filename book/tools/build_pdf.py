@@ -1,4 +1,4 @@
-"""Build one PDF of the book per framework: `.venv/bin/python book/tools/build_pdf.py` (`make pdf`).
+"""Build one PDF of the book per framework: `python -m book.tools.build_pdf` (`make pdf`).
 
 1. The book as one HTML page: Jupyter Book's `singlehtml` builder renders the pages of the last
    `make book` (which runs first when there are none) into _build/singlehtml, warnings as errors.
@@ -20,10 +20,8 @@ import sys
 import threading
 import time
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import build_book  # noqa: E402
-import merge  # noqa: E402
+from book.tools import build_book, chapters
+from d2lmini.frameworks import IDS
 
 ROOT = build_book.ROOT
 SINGLE = build_book.BUILD / 'singlehtml'
@@ -65,8 +63,9 @@ def _say(message):
 
 
 def build_singlehtml():
-    if not (ROOT / build_book.GENERATED).is_dir():
-        _say('== no merged chapter pages yet: building the book first (book/tools/build_book.py)')
+    pages = [ROOT / 'book' / name / f'{chapters.PAGE}.ipynb' for name in chapters.chapters()]
+    if not all(page.is_file() for page in pages):
+        _say('== no merged chapter pages yet: building the book first (book.tools.build_book)')
         build_book.main([])
     if SINGLE.exists():
         shutil.rmtree(SINGLE)
@@ -156,10 +155,10 @@ def print_pdfs(frameworks, timeout_ms=120_000):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--framework', action='append', choices=[fw for fw, _ in merge.FRAMEWORKS],
+    parser.add_argument('--framework', action='append', choices=IDS,
                         help='only this framework (repeatable; default: all)')
     args = parser.parse_args(argv)
-    frameworks = args.framework or [fw for fw, _ in merge.FRAMEWORKS]
+    frameworks = args.framework or list(IDS)
     start = time.perf_counter()
     _say('== 1/2 singlehtml (jupyter-book build --builder singlehtml, warnings are errors)')
     build_singlehtml()
@@ -171,6 +170,6 @@ def main(argv=None):
 if __name__ == '__main__':
     try:
         main()
-    except (PdfError, build_book.BuildError) as error:
+    except (PdfError, build_book.BuildError, chapters.ChapterError) as error:
         print(f'\nbuild_pdf: {error}', file=sys.stderr)
         sys.exit(1)

@@ -6,8 +6,8 @@ import re
 import nbformat
 import pytest
 
+from book.tools import attachments, chapters
 from book_helpers import HTML, ROOT, chapter_names, require_built_book
-import attachments
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
 KEYS = ['szegedy2015going', 'lin2013network', 'simonyan2014very', 'ioffe2015batch', 'szegedy2016rethinking',
@@ -67,11 +67,11 @@ def test_embed_refreshes_attachments_from_the_figures_folder(tmp_path):
 def test_page_shows_embedded_figures_captions_citations_and_bibliography(chapter):
     from bs4 import BeautifulSoup
     require_built_book()
-    page = BeautifulSoup((HTML / 'book' / '_generated' / f'{chapter}.html').read_text(), 'html.parser')
+    page = BeautifulSoup((HTML / 'book' / chapter / f'{chapters.PAGE}.html').read_text(), 'html.parser')
     article = page.select_one('article')
     text = re.sub(r'\s+', ' ', article.get_text())
     # figures: files written from the attachments, copied by Sphinx, each with its caption
-    generated = sorted(p.name for p in (ROOT / 'book' / '_generated' / f'{chapter}_attachments').iterdir())
+    generated = sorted(p.name for p in (ROOT / 'book' / chapter / f'{chapters.PAGE}_attachments').iterdir())
     shown = [img['src'].rsplit('/', 1)[-1] for img in article.select('img')]
     assert generated and all(name in shown for name in generated)
     assert 'attachment:' not in str(article)

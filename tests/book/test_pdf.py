@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from book_helpers import ROOT
-import merge
+from d2lmini.frameworks import IDS
 
 PDF = ROOT / '_build' / 'pdf'
 PAGES = PDF / 'pages'
-FRAMEWORKS = [fw for fw, _ in merge.FRAMEWORKS]
+FRAMEWORKS = list(IDS)
 # A line that each framework's notebook has and no other: its d2lmini import.
 IMPORT = {'pytorch': 'from d2lmini import torch as d2l', 'tensorflow': 'from d2lmini import tensorflow as d2l',
           'jax': 'from d2lmini import jax as d2l', 'mxnet': 'from d2lmini import mxnet as d2l'}

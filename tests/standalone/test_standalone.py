@@ -192,7 +192,7 @@ def test_notebook_asks_colab_for_a_gpu_and_carries_its_figures(fw):
             data = base64.b64decode(''.join(bundle['image/svg+xml']))
             assert data == (CHAPTER / 'figures' / name).read_bytes(), (
                 f'{name}: the embedded figure differs from figures/{name}; re-embed it with '
-                f'`python book/tools/attachments.py embed {notebook(fw).relative_to(ROOT)}`')
+                f'`python -m book.tools.attachments embed {notebook(fw).relative_to(ROOT)}`')
             images.append(name)
         captions += re.findall(r'^\*Figure (\d+):', cell.source, re.MULTILINE)
     assert len(images) >= 2
