@@ -41,7 +41,7 @@ html { font-size: 13px !important; }
 table { font-size: 0.85rem; }
 table td, table th { padding: 0.2rem 0.35rem !important; }
 h1, h2, h3, h4 { break-inside: avoid; break-after: avoid; }
-figure, img, table, .cell_output img { break-inside: avoid; }
+figure, img, table, .cell_output img, .cell_input, .framework-note { break-inside: avoid; }
 .sd-tab-set.framework-tabs > label.sd-tab-label { display: none !important; }
 .sd-tab-set.framework-tabs > input:checked + label + .sd-tab-content { display: block !important; }
 .bd-header, .bd-sidebar-primary, .bd-sidebar-secondary, .bd-footer, .bd-footer-content,
