@@ -16,7 +16,7 @@ import time
 import nbformat
 import yaml
 
-from book.tools import chapters, execute, merge, runs
+from book.tools import attachments, chapters, execute, merge, runs
 from d2lmini import budget as d2lmini_budget, frameworks
 
 ROOT = chapters.ROOT
@@ -62,7 +62,15 @@ def merge_chapter(name, sources, colab):
                                  for fw, path in sources.items()])
     page = ROOT / 'book' / name / f'{chapters.PAGE}.ipynb'
     nbformat.write(merge.merge(executed, rel, header=table), page)
+    attachments.extract_to_files(page)      # figures embedded in the notebooks -> files
     return page
+
+
+def check_mathjax(root=ROOT):
+    """The book serves MathJax itself (_config.yml: mathjax_path, html_static_path .mathjax)."""
+    if not (root / '.mathjax' / 'mathjax' / 'tex-mml-chtml.js').is_file():
+        raise BuildError('MathJax is missing from .mathjax/mathjax: run `make setup`, which unpacks '
+                         'the npm package mathjax there (it needs npm).')
 
 
 def main(argv=None):
@@ -90,6 +98,7 @@ def main(argv=None):
     for name, paths in sources.items():
         print(f'   {merge_chapter(name, paths, colab).relative_to(ROOT)}', flush=True)
     print('== html (jupyter-book build, warnings are errors)', flush=True)
+    check_mathjax()
     for stale in (BUILD / 'html', BUILD / 'jupyter_execute'):   # no pages left from older builds
         shutil.rmtree(stale, ignore_errors=True)
     jupyter_book = os.path.join(os.path.dirname(sys.executable), 'jupyter-book')
@@ -101,5 +110,6 @@ def main(argv=None):
 if __name__ == '__main__':
     try:
         main()
-    except (BuildError, chapters.ChapterError, execute.ExecutionError, merge.MergeError) as error:
+    except (BuildError, chapters.ChapterError, execute.ExecutionError, merge.MergeError,
+            attachments.AttachmentError) as error:
         sys.exit(f'\nbuild_book: {error}')

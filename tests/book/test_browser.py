@@ -1,8 +1,8 @@
 """The built book in headless Chromium: synced tabs, remembered choice, ?framework=, images,
 console. Serves _build/html on 127.0.0.1 and drives Debian's /usr/bin/chromium via Playwright.
 
-Requests to other hosts (MathJax from a CDN) are answered with an empty response, since the
-test machine has no internet; they are listed in the test output and not counted as errors.
+Requests to other hosts are blocked (the book must work offline: it serves MathJax itself); the
+math test fails if the chapter page makes any.
 """
 import functools
 import http.server
@@ -67,7 +67,7 @@ class Session:
             route.continue_()
         else:
             self.outside.append(url)
-            route.fulfill(status=200, body='', content_type='application/javascript')
+            route.abort('blockedbyclient')
 
     def open(self, path):
         page = self.context.new_page()
@@ -135,7 +135,7 @@ def test_tabs_switch_together_persist_and_follow_the_address(browser, server):
     assert_everywhere(fresh.open(chapter_url() + '?framework=jax'), 'jax')
 
     assert session.errors + fresh.errors == []
-    print('requests to other hosts, answered empty:', sorted(set(session.outside + fresh.outside)))
+    print('requests to other hosts, blocked:', sorted(set(session.outside + fresh.outside)))
 
 
 def test_clicked_tab_set_stays_in_place_when_tab_sets_above_change(browser, server):
@@ -175,4 +175,34 @@ def test_images_load_console_is_clean_and_screenshot(browser, server):
             screenshot = ROOT / '_build' / f'screenshot-{CHAPTER}.png'
             page.screenshot(path=str(screenshot), full_page=True)
             assert screenshot.stat().st_size > 10_000
+    assert session.errors == []
+
+
+# Every formula on a page: Sphinx writes inline math as <span class="math">\(...\)</span> and
+# display math as <div class="math">\[...\]</div>; MathJax replaces the TeX with <mjx-container>.
+MATH_STATE_JS = r'''async () => {
+  await MathJax.startup.promise;
+  const formulas = Array.from(document.querySelectorAll('.math'));
+  const raw = formulas.filter((el) => !el.querySelector('mjx-container') || /\\[(\[]/.test(el.innerText));
+  const text = document.body.innerText;
+  return {formulas: formulas.length, untypeset: raw.map((el) => el.textContent.slice(0, 60)),
+          delimiters: (text.match(/\\[()\[\]]/g) || []).length,
+          script: Array.from(document.scripts).map((s) => s.src).filter((s) => /mathjax/i.test(s))};
+}'''
+
+
+def test_every_formula_is_typeset_offline(browser, server):
+    require_built_book()
+    session = Session(browser, server)
+    page = session.open(chapter_url())
+    page.wait_for_load_state('networkidle')         # MathJax, its fonts and on-demand extensions
+    loaded = page.evaluate('() => !!(window.MathJax && MathJax.startup && MathJax.startup.promise)')
+    assert loaded, f'MathJax did not load; outside requests (blocked): {session.outside}'
+    state = page.evaluate(MATH_STATE_JS)
+    assert state['script'] and all(s.startswith(server) for s in state['script']), state['script']
+    assert state['formulas'] >= 20, f'only {state["formulas"]} formulas on the chapter page'
+    assert state['untypeset'] == [], f'formulas MathJax did not typeset: {state["untypeset"]}'
+    assert state['delimiters'] == 0, 'raw \\( or \\[ left in the page text'
+    page.wait_for_load_state('networkidle')
+    assert session.outside == [], f'the page asked for outside addresses: {session.outside}'
     assert session.errors == []

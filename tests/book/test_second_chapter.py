@@ -33,6 +33,7 @@ def copy_of_the_book(target):
     for tests in ('book', 'notebooks'):
         shutil.copytree(ROOT / 'tests' / tests, target / 'tests' / tests, ignore=shutil.ignore_patterns('__pycache__'))
     shutil.copy(ROOT / 'tests' / 'conftest.py', target / 'tests' / 'conftest.py')
+    (target / '.mathjax').symlink_to(ROOT / '.mathjax')      # MathJax, unpacked by `make setup`
 
 
 def test_a_second_chapter_gets_its_page_tabs_and_run_table(tmp_path):
