@@ -7,6 +7,8 @@ framework gets the same data order and the same initial weights.
 """
 import numpy as np
 
+from d2lmini import checks
+
 STREAMS = ('data', 'weights', 'keys')
 _framework_hooks = []
 _state = {'seed': None, 'streams': {name: np.random.default_rng() for name in STREAMS}}
@@ -29,7 +31,8 @@ def set_seed(seed):
     and XLA pick convolution algorithms and summation orders that are not deterministic
     unless the framework is told so (e.g. `torch.use_deterministic_algorithms`), at a cost
     in speed."""
-    _state['seed'] = int(seed)
+    seed = checks.integer('seed', seed, 0)
+    _state['seed'] = seed
     _state['streams'] = {name: np.random.default_rng([int(seed), index])
                          for index, name in enumerate(STREAMS)}
     for hook in _framework_hooks:

@@ -84,6 +84,9 @@ class Trainer(HyperParameters):
         num_gpus = checks.integer('num_gpus', num_gpus, 0)
         gradient_clip_val = checks.non_negative_number('gradient_clip_val', gradient_clip_val)
         checkpoint_dir = checks.optional_path('checkpoint_dir', checkpoint_dir)
+        if isinstance(callbacks, Callback) or not hasattr(callbacks, '__iter__'):
+            raise ValueError(f'callbacks={callbacks!r} is not allowed: it must be a list of '
+                             f'd2lmini Callbacks, e.g. callbacks=[MyCallback()].')
         callbacks = list(callbacks)
         for callback in callbacks:
             if not isinstance(callback, Callback):
@@ -179,6 +182,12 @@ class Trainer(HyperParameters):
         on a NaN/inf loss, `CheckpointError` for a checkpoint that does not fit, and re-raises
         KeyboardInterrupt (see the class docstring).
         """
+        for name, value, needs in (('data', data, 'train_dataloader'),
+                                   ('model', model, 'configure_optimizers')):
+            if not hasattr(value, needs):
+                raise TypeError(f'fit(model, data): {name} is a {type(value).__name__}, which has '
+                                f'no {needs}(); pass a d2lmini Module and DataModule, in that '
+                                f'order.')
         self.budget = budgets.resolve(self.gpu_available())
         train_loader, val_loader = data.train_dataloader(), data.val_dataloader()
         self.num_train_batches = self.budget.train_batches(len(train_loader))

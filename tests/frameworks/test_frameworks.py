@@ -242,10 +242,21 @@ def test_bad_arguments_fail_where_they_are_given(d2l):
         (lambda: d2l.Trainer(max_epochs=1, gradient_clip_val=float('nan')), 'gradient_clip_val=nan'),
         (lambda: d2l.Trainer(max_epochs=1, checkpoint_dir=3), 'checkpoint_dir=3'),
         (lambda: d2l.Trainer(max_epochs=1, callbacks=[print]), 'not a d2lmini Callback'),
+        (lambda: d2l.Trainer(max_epochs=1, callbacks=d2l.Callback()), 'must be a list'),
+        (lambda: d2l.set_seed('zero'), "seed='zero'"),
+        (lambda: d2l.set_seed(-1), 'seed=-1'),
     ]
     for make, message in cases:
         with pytest.raises(ValueError, match=message):
             make()
+
+
+def test_fit_names_arguments_given_the_wrong_way_round(kit):
+    kit.d2l.set_seed(0)
+    data = small_data(kit.d2l, train_examples=128)
+    model, params = kit.make_model(data)
+    with pytest.raises(TypeError, match='data is a SmallCNN, which has no train_dataloader'):
+        kit.fit(kit.d2l.Trainer(max_epochs=1), data, model, params)
 
 
 def test_no_training_or_validation_batch_is_reported_before_training(kit, capsys):
