@@ -92,12 +92,19 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
 class Trainer(training.Trainer):
     cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
 
+    @property
+    def memory_format(self):
+        # On the CPU, oneDNN's convolutions run fastest channels-last (NHWC): GoogLeNet trains
+        # about 1.2x faster than in the default NCHW. Values and shapes stay the same.
+        return torch.channels_last if self.device.type == 'cpu' else torch.preserve_format
+
     def prepare_model(self, model, first_batch):
-        model.to(self.device)
+        model.to(self.device, memory_format=self.memory_format)
         self.optimizer = model.configure_optimizers()
 
     def prepare_batch(self, batch):
-        return [a.to(self.device, non_blocking=True) for a in batch]
+        return [a.to(self.device, non_blocking=True, memory_format=self.memory_format
+                     if a.dim() == 4 else torch.preserve_format) for a in batch]
 
     def train_step(self, batch):
         self.model.train()
