@@ -10,7 +10,7 @@ PY_MX := $(VENV_MX)/bin/python
 NUMPY126 := $(VENV_MX)/numpy126
 export D2LMINI_BUDGET ?= auto
 
-.PHONY: setup book test test-core test-frameworks test-notebooks test-book bench clean
+.PHONY: setup book test test-core test-frameworks test-notebooks test-book bench sync-prose clean
 
 setup: $(VENV)/.installed $(VENV_MX)/.installed $(NUMPY126)/.installed data browser
 
@@ -18,18 +18,19 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	for fw in pytorch:PyTorch tensorflow:TensorFlow jax:JAX; do \
-	  $(PY) -m ipykernel install --prefix=$(VENV) --name d2lmini-$${fw%%:*} \
-	    --display-name "d2lmini ($${fw##*:})" > /dev/null; done
+	$(PY) -m d2lmini.frameworks $(VENV) kernel label | while read kernel label; do \
+	  $(PY) -m ipykernel install --prefix=$(VENV) --name $$kernel \
+	    --display-name "d2lmini ($$label)" > /dev/null; done
 	touch $@
 
 $(VENV_MX)/.installed: requirements-mxnet.txt pyproject.toml $(VENV)/.installed
 	test -x $(PY_MX) || $(PYTHON) -m venv $(VENV_MX)
 	$(PY_MX) -m pip install --quiet --disable-pip-version-check -r requirements-mxnet.txt
 	$(PY_MX) -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	for prefix in $(VENV) $(VENV_MX); do \
-	  $(PY_MX) -m ipykernel install --prefix=$$prefix --name d2lmini-mxnet \
-	    --display-name "d2lmini (MXNet)" > /dev/null 2>&1; done
+	$(PY_MX) -m d2lmini.frameworks $(VENV_MX) kernel label | while read kernel label; do \
+	  for prefix in $(VENV) $(VENV_MX); do \
+	    $(PY_MX) -m ipykernel install --prefix=$$prefix --name $$kernel \
+	      --display-name "d2lmini ($$label)" > /dev/null 2>&1; done; done
 	touch $@
 
 $(NUMPY126)/.installed: $(VENV_MX)/.installed
@@ -52,7 +53,11 @@ browser:
 	else echo "chromium not found: install Debian's chromium for the browser test."; fi
 
 book: setup
-	$(PY) book/tools/build_book.py
+	$(PY) -m book.tools.build_book
+
+# Copy the shared prose of one chapter notebook into the others: make sync-prose CHAPTER=googlenet FROM=pytorch
+sync-prose: $(VENV)/.installed
+	$(PY) -m book.tools.sync_prose $(CHAPTER) $(FROM)
 
 test: setup test-core test-frameworks test-notebooks test-book
 
@@ -60,18 +65,18 @@ test-core: setup
 	$(PY) -m pytest -q tests/core
 
 test-frameworks: setup
-	$(PY) -m pytest -q tests/frameworks --framework pytorch,tensorflow,jax
-	$(PY_MX) -m pytest -q tests/frameworks --framework mxnet
+	$(PY) -m pytest -q tests/frameworks
+	$(PY_MX) -m pytest -q tests/frameworks
 
 test-notebooks: setup
-	D2LMINI_BUDGET=smoke $(PY) -m pytest -q --nbval-lax book/googlenet/*.ipynb tests/notebooks
+	D2LMINI_BUDGET=smoke $(PY) -m pytest -q --nbval-lax $$($(PY) -m book.tools.chapters) tests/notebooks
 
 test-book: setup
 	$(MAKE) book D2LMINI_BUDGET=smoke
 	$(PY) -m pytest -q tests/book
 
 bench: setup
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf _build

@@ -1,6 +1,6 @@
 """Where a GoogLeNet train step spends its time, by each framework's own profiler.
 
-usage: python breakdown.py FRAMEWORK RESULT.json [--steps N] [--top K]     (run.py --profile)
+usage: python -m bench.breakdown FRAMEWORK RESULT.json [--steps N] [--top K]     (run.py --profile)
 
 The step is d2lmini's: `d2l.Trainer.fit` on the chapter's GoogLeNet (batch 128, 96x96) with
 the settings d2lmini chooses; one epoch of --steps batches warms up (compilation, first
@@ -23,14 +23,9 @@ import json
 import os
 import pathlib
 import re
-import sys
 import tempfile
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tests' / 'notebooks'))
-sys.path.insert(0, str(ROOT / 'bench'))
-
-from chapter import load_chapter  # noqa: E402
+from book.tools.chapters import load_code
 
 BATCH_SIZE, RESIZE, LR = 128, (96, 96), 0.01
 
@@ -150,7 +145,7 @@ def main(argv=None):
     os.environ['D2LMINI_BUDGET'] = 'full'
     profiler = {'pytorch': TorchProfiler, 'tensorflow': TensorFlowProfiler,
                 'jax': JaxProfiler, 'mxnet': MXNetProfiler}[args.framework]()
-    ns = load_chapter(args.framework)       # first: d2lmini's settings before the framework's
+    ns = load_code('googlenet', args.framework)   # first: d2lmini's settings come first
     d2l = ns['d2l']
     d2l.set_seed(0)
     data = d2l.FashionMNIST(batch_size=BATCH_SIZE, resize=RESIZE)

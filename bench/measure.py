@@ -39,17 +39,18 @@ def images_per_sec(run, images):
     return images / (time.perf_counter() - start)
 
 
-def interleaved(trainer_class, after_epoch):
-    """`trainer_class` with `after_epoch(trainer)` called after each epoch of `fit`.
+def after_each_epoch(function):
+    """A Trainer callback that calls `function(trainer)` after each epoch of `fit`.
 
     The Trainer times each epoch's training part itself (`history[-1]['examples_per_sec']`),
-    so whatever `after_epoch` does (the hand-written loop's pass) is outside that time.
+    so whatever `function` does (the hand-written loop's pass) is outside that time.
     """
-    class Interleaved(trainer_class):
-        def fit_epoch(self, train_loader, val_loader):
-            super().fit_epoch(train_loader, val_loader)
-            after_epoch(self)
-    return Interleaved
+    from d2lmini.training import Callback
+
+    class AfterEpoch(Callback):
+        def on_epoch_end(self, trainer):
+            function(trainer)
+    return AfterEpoch()
 
 
 def matmul_gflops(n=2048, repeats=7):

@@ -1,4 +1,4 @@
-"""`make bench`: GoogLeNet training throughput at 96x96, batch 128, in every framework.
+"""`make bench` (`python -m bench.run`): GoogLeNet training throughput at 96x96, batch 128, in every framework.
 
 For each framework, in its own process and virtual environment (bench/worker.py), it measures
 (a) `d2l.Trainer.fit`, (b) a minimal hand-written loop with the same model, data, optimizer
@@ -17,12 +17,12 @@ import sys
 import tempfile
 import time
 
-import measure
+from bench import measure
+from d2lmini.frameworks import FRAMEWORKS
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
-PYTHONS = {'pytorch': ROOT / '.venv/bin/python', 'tensorflow': ROOT / '.venv/bin/python',
-           'jax': ROOT / '.venv/bin/python', 'mxnet': ROOT / '.venv-mxnet/bin/python'}
+PYTHONS = {fw.id: ROOT / fw.venv / 'bin' / 'python' for fw in FRAMEWORKS}
 GFLOP_PER_IMAGE = 1.642     # GoogLeNet at 96x96, one training image: forward plus backward
 TARGET_RATIO, TARGET_PIPELINE = 0.97, 20
 README = HERE / 'README.md'
@@ -59,7 +59,7 @@ def matmul():
     for old OpenBLAS builds (they pin an older, slower kernel)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')}
-    out = subprocess.run([str(PYTHONS['pytorch']), str(HERE / 'measure.py')], env=env,
+    out = subprocess.run([sys.executable, '-m', 'bench.measure'], env=env, cwd=ROOT,
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.splitlines()[-1])
 
@@ -67,7 +67,7 @@ def matmul():
 def run_worker(framework, device, args):
     with tempfile.TemporaryDirectory() as tmp:
         result = pathlib.Path(tmp) / 'result.json'
-        command = [str(PYTHONS[framework]), str(HERE / 'worker.py'), framework, str(result),
+        command = [str(PYTHONS[framework]), '-m', 'bench.worker', framework, str(result),
                    '--device', device, *measure.option_args(args)]
         print(f'\n== {framework} on {device}', flush=True)
         started = time.perf_counter()
@@ -85,7 +85,7 @@ def run_breakdown(framework):
     with tempfile.TemporaryDirectory() as tmp:
         result = pathlib.Path(tmp) / 'profile.json'
         print(f'\n== {framework}: profile', flush=True)
-        status = subprocess.run([str(PYTHONS[framework]), str(HERE / 'breakdown.py'), framework,
+        status = subprocess.run([str(PYTHONS[framework]), '-m', 'bench.breakdown', framework,
                                  str(result)], cwd=ROOT).returncode
         if status != 0 or not result.exists():
             print(f'== {framework}: profile failed (exit status {status}), left out')

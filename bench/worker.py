@@ -1,6 +1,6 @@
 """One framework's measurements, in that framework's own process and virtual environment.
 
-usage: python worker.py FRAMEWORK RESULT.json [--device cpu|gpu] [--steps N] [--repeats N]
+usage: python -m bench.worker FRAMEWORK RESULT.json [--device cpu|gpu] [--steps N] [--repeats N]
        [--warmup-epochs N] [--pipeline-batches N]     (bench/run.py starts it)
 
 (a) `d2l.Trainer.fit` on the chapter's GoogLeNet trains epochs of --steps batches, each
@@ -16,13 +16,10 @@ import itertools
 import json
 import os
 import pathlib
-import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tests' / 'notebooks'))
-
-import measure  # noqa: E402
-from chapter import load_chapter  # noqa: E402
+from bench import measure
+from book.tools.chapters import load_code
+from d2lmini.frameworks import IDS
 
 BATCH_SIZE, RESIZE, LR = 128, (96, 96), 0.01
 VAL_BATCHES = 1     # the Trainer validates after each epoch: keep that to one batch
@@ -30,7 +27,7 @@ VAL_BATCHES = 1     # the Trainer validates after each epoch: keep that to one b
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('framework', choices=('pytorch', 'tensorflow', 'jax', 'mxnet'))
+    parser.add_argument('framework', choices=IDS)
     parser.add_argument('result', type=pathlib.Path)
     parser.add_argument('--device', choices=('cpu', 'gpu'), default='cpu')
     measure.add_options(parser)
@@ -84,9 +81,9 @@ def measure_training(ns, loops, args):
         if timed:
             b.append(rate)
 
-    trainer_class = measure.interleaved(d2l.Trainer, after_epoch)
-    trainer = trainer_class(max_epochs=args.warmup_epochs + args.repeats + 1,
-                            num_gpus=int(args.device == 'gpu'))
+    trainer = d2l.Trainer(max_epochs=args.warmup_epochs + args.repeats + 1,
+                          num_gpus=int(args.device == 'gpu'),
+                          callbacks=[measure.after_each_epoch(after_epoch)])
     if args.device == 'gpu' and not trainer.on_gpu:
         raise SystemExit(f'{args.framework}: no GPU visible')
     trainer.fit(model_a, data, *([] if params_a is None else [params_a]))
@@ -96,8 +93,8 @@ def measure_training(ns, loops, args):
 def main(argv=None):
     args = parse_args(argv)
     os.environ['D2LMINI_BUDGET'] = 'full'   # every batch of the (shrunk) data, every epoch
-    ns = load_chapter(args.framework)       # first: d2lmini sets up threads before import
-    loops = importlib.import_module(f'loops.{args.framework}')
+    ns = load_code('googlenet', args.framework)   # first: d2lmini sets up threads before import
+    loops = importlib.import_module(f'bench.loops.{args.framework}')
     ns['d2l'].set_seed(0)
     pipeline = measure_pipeline(ns['d2l'], loops, args)
     a, b, device = measure_training(ns, loops, args)

@@ -5,6 +5,8 @@ The notebook code is the same under every budget; only the Trainer looks at it.
 import dataclasses
 import os
 
+from d2lmini import checks
+
 ENV_VAR = 'D2LMINI_BUDGET'
 CHOICES = ('full', 'smoke', 'auto')
 
@@ -16,6 +18,14 @@ class Budget:
     max_epochs: int = None          # None: no cap
     max_train_batches: int = None
     max_val_batches: int = None
+
+    def __post_init__(self):
+        if self.name not in ('full', 'smoke'):
+            raise ValueError(f"Budget name={self.name!r} is not allowed: use 'full' or 'smoke'.")
+        for field in ('max_epochs', 'max_train_batches', 'max_val_batches'):
+            value = getattr(self, field)
+            if value is not None:
+                checks.integer(field, value, 1)
 
     def epochs(self, requested):
         return requested if self.max_epochs is None else min(requested, self.max_epochs)
@@ -40,14 +50,21 @@ class Budget:
 SMOKE_CAPS = dict(max_epochs=2, max_train_batches=2, max_val_batches=1)
 
 
+def choice(environ=os.environ):
+    """The budget asked for: 'full', 'smoke' or 'auto' (case and spaces ignored; unset or
+    empty means 'auto'). The one parser of `D2LMINI_BUDGET`, for d2lmini and the tools."""
+    value = environ.get(ENV_VAR, 'auto').strip().lower() or 'auto'
+    if value not in CHOICES:
+        raise ValueError(f'{ENV_VAR}={value!r} is not one of {", ".join(CHOICES)}.')
+    return value
+
+
 def resolve(gpu_available):
     """The budget in force, from the environment and whether the framework sees a GPU."""
-    choice = os.environ.get(ENV_VAR, 'auto').strip().lower() or 'auto'
-    if choice not in CHOICES:
-        raise ValueError(f'{ENV_VAR}={choice!r} is not one of {", ".join(CHOICES)}.')
-    if choice == 'full':
+    choice_ = choice()
+    if choice_ == 'full':
         return Budget('full', f'{ENV_VAR}=full')
-    if choice == 'smoke':
+    if choice_ == 'smoke':
         return Budget('smoke', f'{ENV_VAR}=smoke', **SMOKE_CAPS)
     if gpu_available:
         return Budget('full', f'{ENV_VAR}=auto and a GPU was found')

@@ -68,13 +68,13 @@ def _decompress(path):
             f'data. Source: {path}. Delete it and fetch it again.') from None
 
 
-def _check(file, content, source):
+def _check(file, content, source, fix='Delete it (or fix the copy there) and try again.'):
     actual = hashlib.sha256(content).hexdigest()
     if actual != file.sha256 or len(content) != file.num_bytes:
         raise DataIntegrityError(
             f'{file.name} is corrupt or truncated: expected SHA-256 {file.sha256} '
             f'({file.num_bytes} bytes), got {actual} ({len(content)} bytes). '
-            f'Source: {source}. Delete it (or fix the copy there) and try again.')
+            f'Source: {source}. {fix}')
     return content
 
 
@@ -86,7 +86,19 @@ def _download(file, url, cache_dir):
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, 'wb') as out:
             while chunk := response.read(1 << 20):
                 out.write(chunk)
-        content = _check(file, _decompress(partial), f'{url}, downloaded to {partial}')
+        # The partial file is gone when the error is read: name the URL and the final path.
+        source = f'{url} (downloaded for {target}; nothing was saved)'
+        fix = 'Try again, or put a good copy of the file in one of the places searched.'
+        raw = partial.read_bytes()
+        try:
+            content = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as error:
+            raise DataIntegrityError(
+                f'{file.name}: the download is truncated or not gzip data ({error}): received '
+                f'{len(raw)} bytes with SHA-256 {hashlib.sha256(raw).hexdigest()}; expected '
+                f'content with SHA-256 {file.sha256} ({file.num_bytes} bytes decompressed). '
+                f'Source: {source}. {fix}') from None
+        content = _check(file, content, source, fix)
         os.replace(partial, target)
         return content
     finally:

@@ -19,3 +19,7 @@ class NonFiniteLossError(D2lminiError, FloatingPointError):
     def __init__(self, message, epoch, step):
         super().__init__(message)
         self.epoch, self.step = epoch, step
+
+
+class CheckpointError(D2lminiError, ValueError):
+    """A checkpoint is corrupt or was written for another framework, model or run."""

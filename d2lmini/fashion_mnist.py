@@ -5,7 +5,7 @@ import pathlib
 
 import numpy as np
 
-from d2lmini import datafiles, loading
+from d2lmini import checks, datafiles, loading
 
 FILES = {
     'train-images': datafiles.DataFile(
@@ -71,15 +71,30 @@ def load_split(train):
 class FashionMNIST(loading.DataModule):
     """Fashion-MNIST as minibatches of float32 images in [0, 1] and integer labels.
 
-    A framework module subclasses this with its `layout` and `to_framework` conversion.
+    Args:
+        batch_size: examples per batch (int >= 1). Training batches are full (the last,
+            partial one is dropped), so it must not exceed the 60,000 training examples.
+        resize: (height, width) in pixels the 28x28 images are bilinearly resized to.
+
+    Batches are (images, labels): float32 images (N, 1, H, W) in NCHW frameworks, (N, H, W, 1)
+    in NHWC ones; int32 labels (N,) in 0..9 (`text_labels` names them). A framework module
+    subclasses this with its `layout` and `to_framework` conversion. Raises `ValueError` for
+    a bad argument, and `DataNotFoundError` / `DataIntegrityError` when no verified copy of
+    the data can be found or downloaded.
     """
     layout = 'NCHW'
     text_labels = TEXT_LABELS
 
     def __init__(self, batch_size=64, resize=(28, 28)):
+        batch_size = checks.integer('batch_size', batch_size, 1)
+        resize = checks.image_size('resize', resize)
         self.save_hyperparameters()
         self.train = load_split(True)
         self.val = load_split(False)
+        if batch_size > len(self.train[1]):
+            raise ValueError(f'batch_size={batch_size} is larger than the {len(self.train[1])} '
+                             f'training examples: training batches are full ones, so there '
+                             f'would be none. Use a batch_size of at most {len(self.train[1])}.')
 
     @staticmethod
     def to_framework(images, labels):

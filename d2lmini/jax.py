@@ -7,7 +7,6 @@ Tensors are channels-last (NHWC).
 """
 import functools
 import itertools
-import math
 import os
 
 # XLA's CPU backend hands convolutions to YNNPACK by default; its own (Eigen) convolutions
@@ -22,16 +21,18 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 import optax
+import flax.serialization
 from flax import linen as nn
 from flax import traverse_util
 from flax.training import train_state
 
-from d2lmini import fashion_mnist, training
+from d2lmini import fashion_mnist, initializers, training
 from d2lmini.modules import mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import draw_seed, set_seed  # noqa: F401 (API)
-from d2lmini.summary import print_layer_shape
+from d2lmini.training import Callback  # noqa: F401 (API)
+from d2lmini.summary import layer_label, print_layer_shape
 
 
 def cpu():
@@ -54,34 +55,42 @@ def try_gpu(i=0):
 
 
 def new_key():
-    """A PRNG key drawn from d2lmini's seeded stream (JAX itself has no global RNG)."""
-    return jax.random.PRNGKey(draw_seed())
+    """A PRNG key drawn from d2lmini's seeded 'keys' stream (JAX itself has no global RNG)."""
+    return jax.random.PRNGKey(draw_seed('keys'))
 
 
-def init_cnn(params, key):
-    """Xavier-uniform weights and zero biases for convolution and dense layers.
+def definition_order(path):
+    """Sort key that puts Flax parameter paths in the order the model defines them: numbered
+    submodules by number (layers_2 before layers_10; a jitted init returns its dicts with
+    sorted keys), kernel before bias."""
+    def key(part):
+        name, _, index = part.rpartition('_')
+        return (name, int(index)) if index.isdigit() else (part, -1)
+    return [key(part) for part in path[:-1]], (path[-1] != 'kernel', path[-1])
 
-    `params` may hold arrays or just shapes (`jax.ShapeDtypeStruct`). All kernels are cut
-    from one uniform draw, scaled per layer: one random-number kernel to compile instead of
-    one per layer, which on the CPU takes seconds each.
+
+def init_cnn(params, key=None):
+    """Xavier-uniform weights and zero biases for convolution and dense layers, unit scales
+    for normalization layers; returns the new params pytree (float32 arrays).
+
+    `params` may hold arrays or just shapes (`jax.ShapeDtypeStruct`). The kernels are drawn
+    by `d2lmini.initializers` in definition order (see `definition_order`), so one seed gives
+    the same weights in every framework; `key` is not used (it is accepted so that
+    `apply_init` can pass one to any init function).
     """
     flat = traverse_util.flatten_dict(params)
-    kernels = [path for path in flat if path[-1] == 'kernel']
-    sizes = [math.prod(flat[path].shape) for path in kernels]
-    uniform = jax.random.uniform(key, (sum(sizes),), minval=-1.0, maxval=1.0)
-    start = 0
-    for path, size in zip(kernels, sizes):
-        shape = flat[path].shape
-        receptive_field = math.prod(shape[:-2])     # (..., in, out): HWIO or (in, out)
-        fan_in, fan_out = shape[-2] * receptive_field, shape[-1] * receptive_field
-        bound = math.sqrt(6 / (fan_in + fan_out))
-        flat[path] = (uniform[start:start + size] * bound).reshape(shape).astype(flat[path].dtype)
-        start += size
+    for path in sorted(flat, key=definition_order):
+        if path[-1] == 'kernel':
+            kernel = initializers.channels_last_kernel(tuple(flat[path].shape))
+            flat[path] = jnp.asarray(kernel, flat[path].dtype)
     for path, value in flat.items():
         if path[-1] == 'bias':
             flat[path] = jnp.zeros(value.shape, value.dtype)
+        elif path[-1] == 'scale':       # normalization layers start as the identity
+            flat[path] = jnp.ones(value.shape, value.dtype)
         elif path[-1] != 'kernel':
-            raise ValueError(f'init_cnn initializes kernels and biases only, not {"/".join(path)}')
+            raise ValueError(f'init_cnn initializes kernels, biases and normalization scales '
+                             f'only, not {"/".join(path)}')
     return traverse_util.unflatten_dict(flat)
 
 
@@ -145,16 +154,16 @@ def _max_pool_bwd(window_shape, strides, padding, residuals, grad):
 max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
-def layer_name(layer):
-    return getattr(layer, '__name__', None) or layer.__class__.__name__
-
-
 class Module(nn.Module, HyperParameters):
     """Base class of the book's models. Subclasses declare hyperparameters as fields.
 
-    Methods that work on an unbound module (or on parameters passed in) are marked
-    `nn.nowrap`, so that Flax does not try to set the module up when they are called.
+    `training` is True in the Trainer's training steps and False elsewhere: layers that
+    behave differently read it, e.g. `nn.BatchNorm(use_running_average=not self.training)`
+    and `nn.Dropout(rate, deterministic=not self.training)`. Methods that work on an unbound
+    module (or on parameters passed in) are marked `nn.nowrap`, so that Flax does not try
+    to set the module up when they are called.
     """
+    training: bool = False
 
     @nn.nowrap
     def save_hyperparameters(self, ignore=()):
@@ -168,12 +177,27 @@ class Module(nn.Module, HyperParameters):
         return self.net(X, *args, **kwargs)
 
     @nn.nowrap
-    def training_step(self, params, batch):
-        return self.loss(self.apply({'params': params}, *batch[:-1]), batch[-1])
+    def forward_pass(self, variables, inputs, training, key=None):
+        """(logits, updated collections) for `inputs` under `variables` ({'params': ...,
+        plus collections such as 'batch_stats'}). With `training`, collections other than
+        'params' are updated (returned; {} if none) and `key` seeds dropout."""
+        model = self if self.training == training else self.clone(training=training)
+        mutable = [name for name in variables if name != 'params'] if training else []
+        rngs = None if key is None else {'dropout': key}
+        if mutable:
+            return model.apply(variables, *inputs, rngs=rngs, mutable=mutable)
+        return model.apply(variables, *inputs, rngs=rngs), {}
 
     @nn.nowrap
-    def validation_step(self, params, batch):
-        y_hat = self.apply({'params': params}, *batch[:-1])
+    def training_step(self, params, batch, collections=None, key=None):
+        """(mean loss, updated collections) of a batch in training mode."""
+        y_hat, updates = self.forward_pass({'params': params, **(collections or {})},
+                                           batch[:-1], True, key)
+        return self.loss(y_hat, batch[-1]), updates
+
+    @nn.nowrap
+    def validation_step(self, params, batch, collections=None):
+        y_hat, _ = self.forward_pass({'params': params, **(collections or {})}, batch[:-1], False)
         return self.loss(y_hat, batch[-1]), self.accuracy(y_hat, batch[-1])
 
     @nn.nowrap
@@ -182,7 +206,9 @@ class Module(nn.Module, HyperParameters):
 
     @nn.nowrap
     def apply_init(self, inputs, init=None, key=None):
-        """Parameters for inputs like `inputs`, optionally re-initialized by `init`."""
+        """The 'params' collection (a pytree of float32 arrays) for inputs like `inputs`,
+        optionally re-initialized by `init(params_or_shapes, key)`. Other collections (such
+        as BatchNorm's 'batch_stats') are made by the Trainer."""
         key = new_key() if key is None else key
         if init is None:
             return jax.jit(self.init)(key, *inputs)['params']     # jit: eager init is slow
@@ -191,19 +217,42 @@ class Module(nn.Module, HyperParameters):
         return init(jax.eval_shape(self.init, key, *inputs)['params'], key)
 
     @nn.nowrap
-    def layer_summary(self, X_shape, key=None):
-        # Shapes only: eval_shape traces the network without computing anything.
+    def layer_summary(self, X_shape):
+        """Print the output shape of each top-level layer of `self.net` (or, without a `net`,
+        of each child module of the model), in call order, for an input of `X_shape` (NHWC),
+        in inference mode. Shapes only: nothing is computed, and no key is drawn from
+        d2lmini's seeded stream."""
         jax.eval_shape(functools.partial(self.init, method=self._print_layer_shapes),
-                       new_key() if key is None else key, jnp.zeros(X_shape))
+                       jax.random.PRNGKey(0), jnp.zeros(X_shape, jnp.float32))
 
     def _print_layer_shapes(self, X):
-        for layer in self.net.layers:
-            X = layer(X)
-            print_layer_shape(layer_name(layer), X.shape)
-        return X
+        net = getattr(self, 'net', None)
+        if isinstance(net, nn.Sequential):
+            for layer in net.layers:
+                X = layer(X)
+                print_layer_shape(layer_label(None, layer), X.shape)
+            return X
+        top = net if isinstance(net, nn.Module) else self
+
+        def report(call, args, kwargs, context):
+            output = call(*args, **kwargs)
+            module = context.module
+            if context.method_name == '__call__' and module.parent is top:
+                print_layer_shape(layer_label(module.name, module), output.shape)
+            return output
+        with nn.intercept_methods(report):
+            return self(X)
 
 
 class Classifier(Module):
+    """A model whose outputs are logits over classes.
+
+    `loss(y_hat, y, averaged=True)`: softmax cross-entropy in nats of logits `y_hat`, float32 (N, C),
+    against integer labels `y`, int32 (N,): a scalar (the mean) if `averaged`, else (N,).
+    `accuracy(y_hat, y, averaged=True)`: the fraction of argmax predictions equal to `y`, a
+    float32 scalar in [0, 1] if `averaged`, else (N,) of 0.0/1.0. Inputs and results are
+    jax.Arrays.
+    """
     @nn.nowrap
     def loss(self, y_hat, y, averaged=True):
         losses = optax.softmax_cross_entropy_with_integer_labels(y_hat, y)
@@ -223,36 +272,73 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
         return jnp.asarray(images), jnp.asarray(labels)
 
 
-class Trainer(training.Trainer):
-    """After `fit`, the trained parameters are in `trainer.state.params`."""
+class TrainState(train_state.TrainState):
+    """Flax's TrainState, plus the model's other collections (BatchNorm's 'batch_stats') and
+    the PRNG key from which each step's dropout key is derived (with the step number, so a
+    resumed run draws the same keys)."""
+    collections: dict
+    key: jax.Array
 
+
+class Trainer(training.Trainer):
+    """After `fit`, the trained parameters are in `trainer.state.params` (and BatchNorm
+    statistics in `trainer.state.collections`)."""
+
+    framework = 'jax'
     cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
 
     def fit(self, model, data, params=None):
-        """`params`: where to start (e.g. from `model.apply_init`); default: Flax's init."""
+        """`params`: where to start (e.g. from `model.apply_init`); default: where the last
+        fit of this model with this Trainer ended, or else Flax's own initialization."""
+        if params is not None:
+            self._prepared = None       # start anew from `params`
         self.initial_params = params
         with jax.default_device(self.device):
             super().fit(model, data)
 
+    def device_model(self):
+        return self.device.device_kind if self.on_gpu else None
+
+    def versions(self):
+        import flax
+        return {'jax': jax.__version__, 'jaxlib': jax.lib.__version__, 'flax': flax.__version__,
+                'optax': optax.__version__}
+
+    def threads(self):
+        import os
+        return {'XLA_FLAGS': os.environ.get('XLA_FLAGS')}
+
     def prepare_model(self, model, first_batch):
+        inputs, key = first_batch[:-1], new_key()
         params = self.initial_params
-        if params is None:
-            params = model.apply_init(first_batch[:-1])
+        others = [name for name in jax.eval_shape(model.init, key, *inputs) if name != 'params']
+        variables = {}
+        if params is None or others:    # Flax's init: for params, or for the other collections
+            variables = jax.jit(model.init)(key, *inputs)
+        params = variables['params'] if params is None else params
         optimizer = model.configure_optimizers()
         if self.gradient_clip_val > 0:
             optimizer = optax.chain(optax.clip_by_global_norm(self.gradient_clip_val), optimizer)
-        state = train_state.TrainState.create(apply_fn=model.apply, params=params, tx=optimizer)
+        state = TrainState.create(apply_fn=model.apply, params=params, tx=optimizer,
+                                  collections={name: variables[name] for name in others},
+                                  key=new_key())
         # On the device from the start, as the step's outputs will be: parameters left
         # uncommitted (as `apply_init` makes them) would make `jit` compile the step twice.
         self.state = jax.device_put(state, self.device)
 
         def train_step(state, batch):
-            loss, grads = jax.value_and_grad(model.training_step)(state.params, batch)
-            return state.apply_gradients(grads=grads), loss
+            key = jax.random.fold_in(state.key, state.step)
+            (loss, collections), grads = jax.value_and_grad(model.training_step, has_aux=True)(
+                state.params, batch, state.collections, key)
+            return state.apply_gradients(grads=grads, collections=collections or state.collections), loss
+
+        def eval_step(state, batch):
+            return model.validation_step(state.params, batch, state.collections)
 
         # Donating the old state lets XLA update parameters in place (not supported on CPU).
-        self.compiled_train_step = jax.jit(train_step, donate_argnums=0 if self.on_gpu else ())
-        self.compiled_eval_step = jax.jit(model.validation_step)
+        self.donate = self.on_gpu
+        self.compiled_train_step = jax.jit(train_step, donate_argnums=0 if self.donate else ())
+        self.compiled_eval_step = jax.jit(eval_step)
 
     def prepare_batch(self, batch):
         return tuple(jax.device_put(a, self.device) for a in batch)
@@ -262,7 +348,27 @@ class Trainer(training.Trainer):
         return loss
 
     def eval_step(self, batch):
-        return list(self.compiled_eval_step(self.state.params, batch))
+        return list(self.compiled_eval_step(self.state, batch))
 
     def to_numpy(self, scalars):
         return np.asarray(jnp.stack(scalars))
+
+    def parameter_arrays(self):
+        variables = {'params': self.state.params, **self.state.collections}
+        return {'/'.join(path): np.array(value)
+                for path, value in traverse_util.flatten_dict(variables).items()}
+
+    def snapshot(self):
+        # The state is immutable, so keeping it is a copy; donated buffers are reused, though.
+        return jax.tree_util.tree_map(jnp.copy, self.state) if self.donate else self.state
+
+    def restore(self, snapshot):
+        self.state = snapshot
+
+    def save_state(self, directory):
+        (directory / 'state.msgpack').write_bytes(flax.serialization.to_bytes(self.state))
+
+    def load_state(self, directory):
+        restored = flax.serialization.from_bytes(self.state,
+                                                 (directory / 'state.msgpack').read_bytes())
+        self.state = jax.device_put(restored, self.device)

@@ -18,12 +18,13 @@ os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
 import mxnet as mx  # noqa: E402 (must come after the two fixes above)
 from mxnet import autograd, gluon, init  # noqa: E402
 
-from d2lmini import fashion_mnist, training  # noqa: E402
+from d2lmini import fashion_mnist, initializers, training  # noqa: E402
 from d2lmini.modules import Steps, mean_if  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,F401 (API)
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: E402,F401 (API)
-from d2lmini.summary import print_layer_shape  # noqa: E402
+from d2lmini.training import Callback  # noqa: F401 (API)
+from d2lmini.summary import layer_label, print_layer_shape  # noqa: E402
 
 
 def cpu():
@@ -48,9 +49,17 @@ def _seed_mxnet(seed):
 
 register_framework_seeder(_seed_mxnet)
 
-# Xavier-uniform weights (Gluon layers already default to zero biases): pass to `initialize`
-# or `apply_init`.
-init_cnn = init.Xavier(rnd_type='uniform', factor_type='avg', magnitude=3)
+class _XavierUniform(init.Initializer):
+    """Xavier-uniform weights drawn by `d2lmini.initializers` (one seed, the same weights in
+    every framework); biases zero and normalization scales one, as Gluon's defaults are.
+    Gluon initializes parameters in the order the first forward pass meets them."""
+
+    def _init_weight(self, name, array):
+        array[:] = initializers.xavier_uniform(tuple(array.shape))
+
+
+# Pass to `initialize` or `apply_init`.
+init_cnn = _XavierUniform()
 
 
 def initialize_missing(block, **kwargs):
@@ -77,19 +86,52 @@ class Module(Steps, gluon.HybridBlock, HyperParameters):
         return gluon.Trainer(self.collect_params(), 'sgd', {'learning_rate': self.lr})
 
     def apply_init(self, inputs, init=None, ctx=None):
-        """Initialize (deferred until shapes are known), then run one forward pass."""
+        """Initialize every parameter with `init` (default uniform; shapes are inferred on the
+        forward pass that follows), then run one forward pass. Returns None: the weights live in
+        the model."""
         self.initialize(init=init or mx.init.Uniform(), ctx=ctx or cpu(), force_reinit=True)
         self(*inputs)
 
     def layer_summary(self, X_shape):
+        """Print the output shape of each top-level child of `self.net` (or, without a `net`,
+        of the model), in the order the forward pass calls them, for a random input of
+        `X_shape` (NCHW). Runs in inference mode without recording gradients; parameters
+        that exist are left unchanged (missing ones are initialized, as the first forward
+        pass would), and so is MXNet's global RNG."""
+        top = getattr(self, 'net', None)
+        top = top if isinstance(top, gluon.Block) else self
+        children = list(top._children.items())      # Gluon keeps them in registration order
+        if not children:
+            raise TypeError(f'layer_summary lists the child blocks of {type(top).__name__}, and '
+                            f'it has none.')
         initialize_missing(self)
-        X = mx.nd.random.normal(shape=X_shape)
-        for layer in self.net:
-            X = layer(X)
-            print_layer_shape(layer.__class__.__name__, X.shape)
+        X = mx.nd.array(np.random.default_rng(0).standard_normal(X_shape), dtype='float32')
+        hooks = [child.register_forward_hook(
+                     lambda block, inputs, output, name=name: print_layer_shape(
+                         layer_label(name, block), output.shape))
+                 for name, child in children]
+        # A hybridized model runs as one graph, past its children's hooks: run it imperatively.
+        hybridized, flags = self._active, dict(self._flags)
+        self.hybridize(False)
+        try:
+            with autograd.predict_mode():
+                self(X)
+        finally:
+            for hook in hooks:
+                hook.detach()
+            if hybridized:
+                self.hybridize(True, **flags)
 
 
 class Classifier(Module):
+    """A model whose outputs are logits over classes.
+
+    `loss(y_hat, y, averaged=True)`: softmax cross-entropy in nats of logits `y_hat`, float32 (N, C),
+    against integer labels `y`, int32 (N,): a scalar (the mean) if `averaged`, else (N,).
+    `accuracy(y_hat, y, averaged=True)`: the fraction of argmax predictions equal to `y`, a
+    float32 scalar in [0, 1] if `averaged`, else (N,) of 0.0/1.0. Inputs and results are
+    NDArrays.
+    """
     def loss(self, y_hat, y, averaged=True):
         losses = gluon.loss.SoftmaxCrossEntropyLoss()(y_hat, y)
         return mean_if(losses, averaged)
@@ -108,13 +150,77 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
 
 
 class Trainer(training.Trainer):
+    """The Trainer of `d2lmini.training`, plus `hybridize`: whether to compile the model into
+    one graph (`HybridBlock.hybridize`) before training, which makes each step several times
+    faster. A model whose forward pass does what a graph cannot (Python control flow on
+    values, NDArray-only functions) needs `hybridize=False`."""
+    framework = 'mxnet'
     cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
+
+    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0, checkpoint_dir=None,
+                 callbacks=(), hybridize=True):
+        if not isinstance(hybridize, bool):
+            raise ValueError(f'hybridize={hybridize!r} is not allowed: use True or False.')
+        super().__init__(max_epochs, num_gpus, gradient_clip_val, checkpoint_dir, callbacks)
+        self.hybridize = hybridize
+
+    def device_model(self):
+        return None     # MXNet 1.9 does not report the GPU's name
+
+    def versions(self):
+        return {'mxnet': mx.__version__}
+
+    def threads(self):
+        return {'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS')}
 
     def prepare_model(self, model, first_batch):
         initialize_missing(model, ctx=self.device)
         model.collect_params().reset_ctx(self.device)
-        model.hybridize(static_alloc=True, static_shape=True)
         self.optimizer = model.configure_optimizers()
+        if self.hybridize:
+            model.hybridize(static_alloc=True, static_shape=True)
+        try:
+            model(*first_batch[:-1])        # also completes deferred initialization
+        except (AssertionError, AttributeError, TypeError, ValueError, mx.base.MXNetError) as error:
+            if not self.hybridize:
+                raise
+            model.hybridize(False)
+            raise TypeError(
+                f'The MXNet Trainer hybridizes {type(model).__name__} (compiles its forward pass '
+                f'into one graph, for speed), and this model cannot be hybridized: '
+                f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}. '
+                f'Make its forward pass use only operators of the F argument (no NDArray-only '
+                f'calls or Python decisions on values), or train it as it is with '
+                f'd2l.Trainer(..., hybridize=False).') from error
+
+    def parameters(self):
+        # By structure ('net.0.weight'), as save_parameters names them: Gluon's own names
+        # carry per-process counters (conv0_weight, conv1_weight, ...).
+        return self.model._collect_params_with_prefix()
+
+    def parameter_arrays(self):
+        return {name: p.data(self.device).asnumpy() for name, p in self.parameters().items()}
+
+    def _updater(self):
+        self.optimizer._init_kvstore()      # Gluon creates the optimizer state lazily
+        return self.optimizer._updaters[0]
+
+    def snapshot(self):
+        return ({name: p.data(self.device).copy() for name, p in self.parameters().items()},
+                self._updater().get_states(dump_optimizer=False))
+
+    def restore(self, snapshot):
+        for name, p in self.parameters().items():
+            p.set_data(snapshot[0][name])
+        self._updater().set_states(snapshot[1])
+
+    def save_state(self, directory):
+        self.model.save_parameters(str(directory / 'model.params'))
+        self.optimizer.save_states(str(directory / 'trainer.states'))
+
+    def load_state(self, directory):
+        self.model.load_parameters(str(directory / 'model.params'), ctx=self.device)
+        self.optimizer.load_states(str(directory / 'trainer.states'))
 
     def prepare_batch(self, batch):
         return [a.as_in_context(self.device) for a in batch]

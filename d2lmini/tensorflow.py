@@ -6,6 +6,8 @@ Tensors are channels-last (NHWC).
 import contextlib
 import os
 
+import numpy as np
+
 
 @contextlib.contextmanager
 def _native_stderr_muted():
@@ -30,12 +32,13 @@ with _native_stderr_muted():
     import tensorflow as tf
     tf.config.list_logical_devices()     # initializes the devices now, quietly
 
-from d2lmini import fashion_mnist, training
+from d2lmini import fashion_mnist, initializers, training
 from d2lmini.modules import Steps  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
-from d2lmini.summary import print_layer_shape
+from d2lmini.training import Callback  # noqa: F401 (API)
+from d2lmini.summary import layer_label, print_layer_shape
 
 
 def cpu():
@@ -54,7 +57,16 @@ def try_gpu(i=0):
     return gpu(i) if num_gpus() >= i + 1 else cpu()
 
 
-register_framework_seeder(tf.keras.utils.set_random_seed)
+def _seed_tensorflow(seed):
+    # Keras numbers layer names per process (conv2d, conv2d_1, ...), and Grappler's
+    # arithmetic optimizer orders the terms of some gradient sums by node name: a second
+    # model would be summed in another order, and its run would part from the first after
+    # a few steps. Restarting the numbering gives every seeded run the same names.
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(seed)
+
+
+register_framework_seeder(_seed_tensorflow)
 
 
 def sublayers(layer):
@@ -65,9 +77,11 @@ def sublayers(layer):
 
 
 def init_cnn(layer):
-    """Xavier-uniform weights and zero biases for convolution and dense layers."""
+    """Xavier-uniform weights and zero biases for convolution and dense layers (pass to
+    `apply_init`), drawn by `d2lmini.initializers`: one seed, the same weights in every
+    framework."""
     if isinstance(layer, (tf.keras.layers.Conv2D, tf.keras.layers.Dense)) and layer.built:
-        layer.kernel.assign(tf.keras.initializers.GlorotUniform()(layer.kernel.shape))
+        layer.kernel.assign(initializers.channels_last_kernel(tuple(layer.kernel.shape)))
         if layer.bias is not None:
             layer.bias.assign(tf.zeros_like(layer.bias))
 
@@ -93,20 +107,57 @@ class Module(Steps, tf.keras.Model, HyperParameters):
         return tf.keras.optimizers.SGD(self.lr)
 
     def apply_init(self, inputs, init=None):
-        """Run one forward pass so layers learn their input shapes, then initialize."""
+        """Run one forward pass so layers learn their input shapes, then apply `init` to every
+        layer (e.g. `init_cnn`). Returns None: the weights live in the model."""
         self(*inputs)
         if init is not None:
             for layer in sublayers(self):
                 init(layer)
 
     def layer_summary(self, X_shape):
-        X = tf.random.normal(X_shape)
-        for layer in self.net.layers:
-            X = layer(X)
-            print_layer_shape(layer.__class__.__name__, X.shape)
+        """Print the output shape of each top-level layer of `self.net` (or, without a `net`,
+        of the model), in the order the forward pass calls them, for a random input of
+        `X_shape` (NHWC). Runs with `training=False`; weights and TensorFlow's global RNG are
+        left unchanged (the input comes from a private NumPy generator)."""
+        top = getattr(self, 'net', None)
+        top = top if isinstance(top, tf.keras.layers.Layer) else self
+        children = [layer for layer in top._flatten_layers(include_self=False, recursive=False)
+                    if not isinstance(layer, tf.keras.layers.InputLayer)]
+        if not children:
+            raise TypeError(f'layer_summary lists the layers of {type(top).__name__}, and it '
+                            f'has none.')
+        X = tf.constant(np.random.default_rng(0).standard_normal(X_shape).astype(np.float32))
+        if not self.built:
+            self(X, training=False)     # build first: building calls the layers too
+        names = {id(value): name for name, value in vars(top).items()}
+
+        def reporting(layer):
+            call = layer.call
+
+            def call_and_report(*args, **kwargs):
+                output = call(*args, **kwargs)
+                print_layer_shape(layer_label(names.get(id(layer)), layer), output.shape)
+                return output
+            return call_and_report
+        # Keras layers have no forward hooks: wrap each child's `call` for one forward pass.
+        for layer in children:
+            layer.call = reporting(layer)
+        try:
+            self(X, training=False)
+        finally:
+            for layer in children:
+                del layer.call
 
 
 class Classifier(Module):
+    """A model whose outputs are logits over classes.
+
+    `loss(y_hat, y, averaged=True)`: softmax cross-entropy in nats of logits `y_hat`, float32 (N, C),
+    against integer labels `y`, int32 (N,): a scalar (the mean) if `averaged`, else (N,).
+    `accuracy(y_hat, y, averaged=True)`: the fraction of argmax predictions equal to `y`, a
+    float32 scalar in [0, 1] if `averaged`, else (N,) of 0.0/1.0. Inputs and results are
+    tf.Tensors.
+    """
     def loss(self, y_hat, y, averaged=True):
         losses = tf.keras.losses.sparse_categorical_crossentropy(y, y_hat, from_logits=True)
         return tf.reduce_mean(losses) if averaged else losses
@@ -125,7 +176,49 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
 
 
 class Trainer(training.Trainer):
+    framework = 'tensorflow'
     cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
+
+    def device_model(self):
+        if not self.on_gpu:
+            return None
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices('GPU')[0])
+        return details.get('device_name')
+
+    def versions(self):
+        return {'tensorflow': tf.__version__, 'keras': tf.keras.__version__}
+
+    def threads(self):
+        return {'intra_op_parallelism_threads':
+                tf.config.threading.get_intra_op_parallelism_threads(),
+                'inter_op_parallelism_threads':
+                tf.config.threading.get_inter_op_parallelism_threads()}
+
+    def state_variables(self):
+        """Weights, mutable state (BatchNorm statistics, dropout seeds) and optimizer state."""
+        return list(self.model.variables) + list(self.optimizer.variables)
+
+    def parameter_arrays(self):
+        # Keras numbers its layer names per process (dense, dense_1, ...): the names that
+        # stay the same from run to run are the variables' positions and own names.
+        return {f'{index}/{variable.name}': variable.numpy()
+                for index, variable in enumerate(self.model.variables)}
+
+    def snapshot(self):
+        return [variable.numpy() for variable in self.state_variables()]
+
+    def restore(self, snapshot):
+        for variable, value in zip(self.state_variables(), snapshot):
+            variable.assign(value)
+
+    def checkpoint(self):
+        return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+
+    def save_state(self, directory):
+        self.checkpoint().write(str(directory / 'state'))
+
+    def load_state(self, directory):
+        self.checkpoint().read(str(directory / 'state')).assert_existing_objects_matched()
 
     def fit(self, model, data):
         with tf.device(self.device):
@@ -134,7 +227,8 @@ class Trainer(training.Trainer):
     def prepare_model(self, model, first_batch):
         if not model.built:
             model(*first_batch[:-1])
-        optimizer = model.configure_optimizers()
+        optimizer = self.optimizer = model.configure_optimizers()
+        optimizer.build(model.trainable_variables)     # its state exists before the first step
         clip = self.gradient_clip_val
 
         @tf.function(reduce_retracing=True)

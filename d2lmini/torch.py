@@ -3,16 +3,19 @@
 Only what depends on PyTorch lives here: the model base class, the train and eval steps,
 devices and tensor conversion. Everything else comes from the shared core.
 """
+import copy
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from d2lmini import fashion_mnist, training
+from d2lmini import fashion_mnist, initializers, training
 from d2lmini.modules import Steps, mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
-from d2lmini.summary import print_layer_shape
+from d2lmini.training import Callback  # noqa: F401 (API)
+from d2lmini.summary import layer_label, print_layer_shape
 
 
 def cpu():
@@ -35,11 +38,15 @@ register_framework_seeder(torch.manual_seed)
 
 
 def init_cnn(module):
-    """Xavier-uniform weights and zero biases for convolution and dense layers."""
+    """Xavier-uniform weights and zero biases for convolution and dense layers (pass to
+    `apply_init`), drawn by `d2lmini.initializers`: one seed, the same weights in every
+    framework."""
     if isinstance(module, (nn.Linear, nn.Conv2d)):
-        nn.init.xavier_uniform_(module.weight)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
+        with torch.no_grad():
+            weights = initializers.xavier_uniform(tuple(module.weight.shape))
+            module.weight.copy_(torch.from_numpy(weights))
+            if module.bias is not None:
+                module.bias.zero_()
 
 
 class Module(Steps, nn.Module, HyperParameters):
@@ -58,21 +65,48 @@ class Module(Steps, nn.Module, HyperParameters):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
     def apply_init(self, inputs, init=None):
-        """Run one forward pass so lazy layers learn their shapes, then initialize."""
+        """Run one forward pass so lazy layers learn their shapes, then apply `init` to every
+        submodule (e.g. `init_cnn`). Returns None: the weights live in the model."""
         with torch.no_grad():
             self.forward(*inputs)
         if init is not None:
-            self.net.apply(init)
+            self.apply(init)
 
     def layer_summary(self, X_shape):
-        X = torch.randn(*X_shape)
-        with torch.no_grad():
-            for layer in self.net:
-                X = layer(X)
-                print_layer_shape(layer.__class__.__name__, X.shape)
+        """Print the output shape of each top-level child of `self.net` (or, without a `net`,
+        of the model), in the order the forward pass calls them, for a random input of
+        `X_shape` (NCHW). Runs in eval mode without gradients: parameters, buffers (such as
+        BatchNorm statistics), the training flag and the global RNG are left unchanged."""
+        top = self.net if isinstance(getattr(self, 'net', None), nn.Module) else self
+        children = list(top.named_children())
+        if not children:
+            raise TypeError(f'layer_summary lists the child modules of {type(top).__name__}, '
+                            f'and it has none.')
+        X = torch.randn(*X_shape, generator=torch.Generator().manual_seed(0))
+        hooks = [child.register_forward_hook(
+                     lambda module, inputs, output, name=name: print_layer_shape(
+                         layer_label(name, module), output.shape))
+                 for name, child in children]
+        was_training = self.training
+        try:
+            self.eval()
+            with torch.no_grad():
+                self.forward(X.to(next(self.parameters(), X).device))
+        finally:
+            self.train(was_training)
+            for hook in hooks:
+                hook.remove()
 
 
 class Classifier(Module):
+    """A model whose outputs are logits over classes.
+
+    `loss(y_hat, y, averaged=True)`: softmax cross-entropy in nats of logits `y_hat`, float32 (N, C),
+    against integer labels `y`, int64 (N,): a scalar (the mean) if `averaged`, else (N,).
+    `accuracy(y_hat, y, averaged=True)`: the fraction of argmax predictions equal to `y`, a
+    float32 scalar in [0, 1] if `averaged`, else (N,) of 0.0/1.0. Inputs and results are
+    torch.Tensors.
+    """
     def loss(self, y_hat, y, averaged=True):
         return F.cross_entropy(y_hat, y, reduction='mean' if averaged else 'none')
 
@@ -90,6 +124,7 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
 
 
 class Trainer(training.Trainer):
+    framework = 'pytorch'
     cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
 
     @property
@@ -98,9 +133,43 @@ class Trainer(training.Trainer):
         # about 1.2x faster than in the default NCHW. Values and shapes stay the same.
         return torch.channels_last if self.device.type == 'cpu' else torch.preserve_format
 
+    def device_model(self):
+        return torch.cuda.get_device_name(self.device) if self.on_gpu else None
+
+    def versions(self):
+        return {'torch': torch.__version__}
+
+    def threads(self):
+        return {'torch_num_threads': torch.get_num_threads(),
+                'torch_num_interop_threads': torch.get_num_interop_threads()}
+
     def prepare_model(self, model, first_batch):
         model.to(self.device, memory_format=self.memory_format)
         self.optimizer = model.configure_optimizers()
+
+    def parameter_arrays(self):
+        return {name: value.detach().cpu().numpy().copy()
+                for name, value in self.model_and_optimizer()[0].items()}
+
+    def model_and_optimizer(self):
+        return self.model.state_dict(), self.optimizer.state_dict()
+
+    def snapshot(self):
+        model_state, optimizer_state = self.model_and_optimizer()
+        return ({name: value.clone() for name, value in model_state.items()},
+                copy.deepcopy(optimizer_state))
+
+    def restore(self, snapshot):
+        self.model.load_state_dict(snapshot[0])
+        self.optimizer.load_state_dict(snapshot[1])
+
+    def save_state(self, directory):
+        model_state, optimizer_state = self.model_and_optimizer()
+        torch.save({'model': model_state, 'optimizer': optimizer_state}, directory / 'state.pt')
+
+    def load_state(self, directory):
+        state = torch.load(directory / 'state.pt', map_location=self.device, weights_only=True)
+        self.restore((state['model'], state['optimizer']))
 
     def prepare_batch(self, batch):
         return [a.to(self.device, non_blocking=True, memory_format=self.memory_format

@@ -1,31 +1,103 @@
-"""The framework-free epoch loop. A framework module subclasses `Trainer` and fills in the hooks.
+"""The framework-free training loop. A framework module subclasses `Trainer` and fills in the
+hooks marked below; budgets, sync points, NaN and Ctrl-C handling, callbacks, checkpoints and
+the run record are written once, here.
 
 Losses stay on the device as a list of scalars and are fetched in one transfer at each sync
-point (a few times per epoch), which is also where NaN/inf losses are caught and the plot is
-redrawn.
+point (`SYNCS_PER_EPOCH` times per epoch), which is also where NaN/inf losses are caught and a
+copy of the last good weights is kept.
 """
+import contextlib
 import itertools
 import math
+import signal
+import threading
 import time
+import types
 
 import numpy as np
 
 from d2lmini import budget as budgets
+from d2lmini import checks
 from d2lmini.errors import NonFiniteLossError
 from d2lmini.hyperparameters import HyperParameters
-from d2lmini.progress import ProgressBoard, epoch_line
 
 SYNCS_PER_EPOCH = 4
 
 
+class Callback:
+    """Code that `Trainer.fit` runs at fixed points (as in PyTorch Lightning). Every hook gets
+    the trainer; override the ones you need. Pass instances as `Trainer(callbacks=[...])`."""
+
+    def on_fit_start(self, trainer):
+        """After the model is prepared (and a checkpoint restored), before the first epoch."""
+
+    def on_epoch_start(self, trainer):
+        """Before the epoch's first step; `trainer.epoch` is the 0-based epoch index."""
+
+    def on_train_step_end(self, trainer):
+        """After every step, with no device sync: keep it cheap. `trainer.step` counts the
+        steps done in this epoch."""
+
+    def on_losses(self, trainer, losses):
+        """At each sync point: `losses`, float64 (k,), the k steps' losses just fetched."""
+
+    def on_epoch_end(self, trainer):
+        """After the epoch's validation; `trainer.history[-1]` describes the epoch."""
+
+    def on_fit_end(self, trainer):
+        """Always, last: `trainer.status` is 'finished', 'interrupted' or 'failed'."""
+
+
 class Trainer(HyperParameters):
-    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0):
+    """Trains a model on a data module: `Trainer(max_epochs=10).fit(model, data)`.
+
+    Args:
+        max_epochs: epochs to train (int >= 1); the budget in force (`D2LMINI_BUDGET`) may cap
+            it, see `d2lmini.budget`.
+        num_gpus: 0 for the CPU, >= 1 for the first GPU; with no GPU present the CPU is used.
+        gradient_clip_val: rescale the gradients when their global L2 norm (over all
+            parameters together) exceeds this value; 0 turns clipping off.
+        checkpoint_dir: where to save a checkpoint after every epoch and on Ctrl-C, and to
+            resume from; default `$D2LMINI_CHECKPOINT_DIR`, else none (see `d2lmini.checkpoint`).
+        callbacks: extra `Callback`s, run after the built-in ones.
+
+    Raises `ValueError` for a bad argument. After `fit`:
+        history: one dict per epoch: `epoch` (1-based), `train_loss` (mean cross-entropy of the
+            epoch's steps, nats), `val_loss` (nats), `val_acc` (fraction in [0, 1]),
+            `examples_per_sec` (training examples per wall-clock second, validation excluded;
+            None if the epoch was resumed after its last step), `seconds` (the epoch's
+            training time).
+        losses: every completed training step's loss (nats), in order.
+        record: the run record (see `d2lmini.record`); status: 'finished', 'interrupted' or
+            'failed'; interrupted: whether Ctrl-C ended the run.
+
+    Ctrl-C (KeyboardInterrupt) stops training after the step in progress: the model keeps the
+    weights of the last completed step, `losses` every completed step's loss, a checkpoint is
+    written (if enabled), and the KeyboardInterrupt is raised again, so that a script stops. A
+    second Ctrl-C interrupts at once. A NaN or infinite loss raises `NonFiniteLossError` after
+    restoring the weights of the last sync point whose losses were all finite.
+    """
+
+    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0, checkpoint_dir=None,
+                 callbacks=()):
+        max_epochs = checks.integer('max_epochs', max_epochs, 1)
+        num_gpus = checks.integer('num_gpus', num_gpus, 0)
+        gradient_clip_val = checks.non_negative_number('gradient_clip_val', gradient_clip_val)
+        checkpoint_dir = checks.optional_path('checkpoint_dir', checkpoint_dir)
+        callbacks = list(callbacks)
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise ValueError(f'callbacks: {callback!r} is not a d2lmini Callback.')
         self.save_hyperparameters()
         # Like d2l: asking for a GPU where there is none falls back to the CPU.
         self.on_gpu = num_gpus > 0 and self.gpu_available()
         self.device = self.gpu(0) if self.on_gpu else self.cpu()
+        self.model = self._prepared = None   # the model; the one with optimizer and steps built
+        self.status = self.record = None
+        self.interrupted = False
 
     # --- what a framework module provides ---------------------------------------------------
+    framework = None            # the framework's id, e.g. 'pytorch'
     # the framework's device functions, as static methods: cpu(), gpu(i), count_gpus()
     cpu = gpu = count_gpus = None
 
@@ -37,7 +109,7 @@ class Trainer(HyperParameters):
         return 'gpu:0' if self.on_gpu else 'cpu'
 
     def prepare_model(self, model, first_batch):
-        """Place the model, build its optimizer and compiled steps."""
+        """Place the model, build its optimizer and compiled steps (once per model)."""
         raise NotImplementedError
 
     def prepare_batch(self, batch):
@@ -55,82 +127,232 @@ class Trainer(HyperParameters):
         """A list of device scalars as one NumPy array, in one transfer."""
         raise NotImplementedError
 
+    def parameter_arrays(self):
+        """{name: NumPy copy} of the prepared model's parameters and mutable state."""
+        raise NotImplementedError
+
+    def snapshot(self):
+        """An in-memory copy of weights, mutable state and optimizer state."""
+        raise NotImplementedError
+
+    def restore(self, snapshot):
+        raise NotImplementedError
+
+    def save_state(self, directory):
+        """Write weights, mutable state and optimizer state into `directory` (which exists
+        and is empty) in the framework's own checkpoint format."""
+        raise NotImplementedError
+
+    def load_state(self, directory):
+        raise NotImplementedError
+
+    def device_model(self):
+        """The GPU's model name, or None on the CPU."""
+        return None
+
+    def versions(self):
+        """{library: version} of the framework's libraries."""
+        return {}
+
+    def threads(self):
+        """{setting: value} of the framework's CPU thread settings."""
+        return {}
+
     def fetch(self, scalars):
         """`to_numpy`, as float64 so that sums over an epoch lose no precision."""
         return np.asarray(self.to_numpy(scalars), np.float64)
 
     # --- the loop ---------------------------------------------------------------------------
+    def default_callbacks(self):
+        from d2lmini import checkpoint, progress, record
+        directory = checkpoint.directory(self.checkpoint_dir)
+        # The checkpointer first: it restores a run before the others show it.
+        callbacks = [] if directory is None else [checkpoint.Checkpointer(directory)]
+        return callbacks + [progress.ProgressBoard(), progress.EpochProgress(),
+                            record.RunRecorder()]
+
     def fit(self, model, data):
+        """Train `model` on `data` for `max_epochs` epochs (or what the budget allows).
+
+        A second `fit` of the same model continues from its trained weights. Raises
+        `ValueError` if the data yield no training or no validation batch, `NonFiniteLossError`
+        on a NaN/inf loss, `CheckpointError` for a checkpoint that does not fit, and re-raises
+        KeyboardInterrupt (see the class docstring).
+        """
         self.budget = budgets.resolve(self.gpu_available())
-        print(f'Training on {self.device_name()} with {self.budget.describe()}')
-        self.model, self.data = model, data
         train_loader, val_loader = data.train_dataloader(), data.val_dataloader()
         self.num_train_batches = self.budget.train_batches(len(train_loader))
         self.num_val_batches = self.budget.val_batches(len(val_loader))
+        for kind, count, loader in (('training', self.num_train_batches, train_loader),
+                                    ('validation', self.num_val_batches, val_loader)):
+            if count < 1:
+                raise ValueError(
+                    f'{type(data).__name__} yields no {kind} batch ({describe_loader(loader)}): '
+                    f'nothing to train on. Use a smaller batch_size or more examples.')
         self.max_epochs_run = self.budget.epochs(self.max_epochs)
-        self.epoch = self.step = 0
-        self.history = []   # one dict per epoch
-        self.losses = []    # every training loss, one per step
-        self.board = ProgressBoard(xlabel='epoch')
-        try:
-            first_batch = self.prepare_batch(next(iter(train_loader)))
-            self.prepare_model(model, first_batch)
-            for self.epoch in range(self.max_epochs_run):
-                self.fit_epoch(train_loader, val_loader)
-        except KeyboardInterrupt:
-            print(f'Interrupted in epoch {self.epoch + 1} after {self.step} steps: training '
-                  f'stopped; the model keeps the weights of the last completed step.')
+        self.data, self.train_loader = data, train_loader
+        self.epoch = self.step = self.start_epoch = self.start_step = 0
+        self.history, self.losses, self.epoch_losses = [], [], []
+        self.status, self.interrupted, self.resumed_from = 'running', False, None
+        self.elapsed_before = 0.0       # seconds spent in earlier processes (after a resume)
+        self.started = time.time()
+        self.callbacks_in_use = self.default_callbacks() + self.callbacks
+        print(f'Training on {self.device_name()} with {self.budget.describe()}', flush=True)
+        if model is not self._prepared:
+            self.model, self._prepared = model, None
+            # The validation loader: it draws no random numbers, so the data order stays the same.
+            self.prepare_model(model, self.prepare_batch(next(iter(val_loader))))
+            self._prepared = model
+        self._check_weights()
+        with deferred_interrupts() as self._interrupt:
+            try:
+                self._call('on_fit_start')
+                self._good = (self.snapshot(), self.start_epoch, self.start_step)
+                for self.epoch in range(self.start_epoch, self.max_epochs_run):
+                    self._call('on_epoch_start')
+                    self.fit_epoch(train_loader)
+                    self.validate(val_loader)
+                    self._call('on_epoch_end')
+                    self.start_step, self.epoch_losses = 0, []
+                self.status = 'finished'
+            except KeyboardInterrupt:
+                self._stop_interrupted()
+                raise
+            except BaseException:
+                self.status = 'failed'
+                raise
+            finally:
+                self._call('on_fit_end')
 
-    def fit_epoch(self, train_loader, val_loader):
-        start, examples, pending = time.perf_counter(), 0, []
+    def fit_epoch(self, train_loader):
+        """The epoch's training steps (from `start_step` on, after a resume)."""
+        self.step, examples, self._pending = self.start_step, 0, []
         sync_every = max(1, math.ceil(self.num_train_batches / SYNCS_PER_EPOCH))
-        epoch_losses = []
-        self.step = 0       # steps completed in this epoch
-        for batch in itertools.islice(train_loader, self.num_train_batches):
+        self._epoch_seconds = 0.0
+        start = time.perf_counter()
+        batches = batches_from(train_loader, self.start_step)
+        for batch in itertools.islice(batches, self.num_train_batches - self.start_step):
             batch = self.prepare_batch(batch)
-            pending.append(self.train_step(batch))
+            self._pending.append(self.train_step(batch))
             self.step += 1
             examples += self.batch_size(batch)
-            if len(pending) == sync_every or self.step == self.num_train_batches:
-                epoch_losses.append(self._sync_losses(pending))
-                pending = []
-        seconds = time.perf_counter() - start
-        val_loss, val_acc = self.evaluate(val_loader)
-        epoch = self.epoch + 1
-        self.board.draw(epoch, val_loss, 'val loss')
-        self.board.draw(epoch, val_acc, 'val acc')
-        self.board.show()
-        self.history.append(dict(epoch=epoch, train_loss=float(np.mean(np.concatenate(epoch_losses))),
-                                 val_loss=val_loss, val_acc=val_acc,
-                                 examples_per_sec=examples / seconds))
-        print(epoch_line(epoch, self.max_epochs_run, self.history[-1]['train_loss'], val_loss,
-                         val_acc, examples / seconds, self.device_name()), flush=True)
+            self._call('on_train_step_end')
+            if len(self._pending) == sync_every or self.step == self.num_train_batches:
+                self._sync_losses()
+            if self._interrupt.requested:
+                raise KeyboardInterrupt
+        self._epoch_seconds = time.perf_counter() - start
+        self._epoch_examples_per_sec = examples / self._epoch_seconds if examples else None
 
-    def _sync_losses(self, pending):
-        losses = self.fetch(pending)
-        bad = np.flatnonzero(~np.isfinite(losses))
-        if bad.size:
-            step = self.step - len(losses) + int(bad[0]) + 1
-            raise NonFiniteLossError(
-                f'The training loss became {losses[bad[0]]} in epoch {self.epoch + 1}, step {step}. '
-                f'Training stopped. Try a smaller learning rate, or set gradient_clip_val in the '
-                f'Trainer.', epoch=self.epoch + 1, step=step)
-        self.losses.extend(losses.tolist())
-        self.board.draw(self.epoch + self.step / self.num_train_batches, losses.mean(),
-                        'train loss')
-        self.board.show()
-        return losses
+    def validate(self, val_loader):
+        val_loss, val_acc = self.evaluate(val_loader)
+        self.history.append(dict(
+            epoch=self.epoch + 1, train_loss=float(np.mean(np.concatenate(self.epoch_losses))),
+            val_loss=val_loss, val_acc=val_acc, examples_per_sec=self._epoch_examples_per_sec,
+            seconds=self._epoch_seconds))
 
     def evaluate(self, val_loader):
+        """(mean loss, accuracy) over the validation batches the budget allows, weighted by
+        batch size."""
         results, sizes = [], []
         for batch in itertools.islice(val_loader, self.num_val_batches):
             batch = self.prepare_batch(batch)
             results.extend(self.eval_step(batch))
             sizes.append(self.batch_size(batch))
+            if self._interrupt.requested:
+                raise KeyboardInterrupt
         values = self.fetch(results).reshape(-1, 2)
         weights = np.asarray(sizes, np.float64) / np.sum(sizes)
         return float(values[:, 0] @ weights), float(values[:, 1] @ weights)
 
+    def _sync_losses(self):
+        losses, self._pending = self.fetch(self._pending), []
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if bad.size:
+            self._fail_non_finite(losses, int(bad[0]))
+        self.losses.extend(losses.tolist())
+        self.epoch_losses.append(losses)
+        # Every loss so far is finite: these weights are the ones to return to after a NaN.
+        self._good = (self.snapshot(), self.epoch, self.step)
+        for callback in self.callbacks_in_use:
+            callback.on_losses(self, losses)
+
+    def _fail_non_finite(self, losses, first_bad):
+        step = self.step - len(losses) + first_bad + 1
+        snapshot, epoch, good_step = self._good
+        self.restore(snapshot)
+        where = (f'after step {good_step} of epoch {epoch + 1}' if good_step
+                 else f'from the start of epoch {epoch + 1}' if epoch else 'from before training')
+        raise NonFiniteLossError(
+            f'The training loss became {losses[first_bad]} in epoch {self.epoch + 1}, step {step}. '
+            f'Training stopped, and the model was restored to its weights {where} (the last '
+            f'point where every loss was finite). Try a smaller learning rate, or set '
+            f'gradient_clip_val in the Trainer.', epoch=self.epoch + 1, step=step)
+
+    def _check_weights(self):
+        bad = [name for name, array in self.parameter_arrays().items()
+               if not np.isfinite(array).all()]
+        if bad:
+            raise NonFiniteLossError(
+                f'The model holds NaN or infinite values before training, in {", ".join(bad[:3])}'
+                f'{" and others" if len(bad) > 3 else ""}: it cannot train. Initialize it anew '
+                f'(or load good weights) and call fit again.', epoch=0, step=0)
+
+    def _stop_interrupted(self):
+        self.status, self.interrupted = 'interrupted', True
+        if self._pending:           # losses of completed steps since the last sync point
+            try:
+                self._sync_losses()
+            except NonFiniteLossError:
+                self.status = 'failed'
+                raise
+        print(f'Interrupted in epoch {self.epoch + 1} after step {self.step} of '
+              f'{self.num_train_batches}: the model keeps the weights of the last completed '
+              f'step, and trainer.losses the losses of all {len(self.losses)} completed steps.',
+              flush=True)
+
+    def _call(self, hook):
+        for callback in self.callbacks_in_use:
+            getattr(callback, hook)(self)
+
     @staticmethod
     def batch_size(batch):
         return int(batch[-1].shape[0])
+
+
+def batches_from(loader, start):
+    """The loader's batches from index `start` on: a d2lmini `BatchLoader` skips the first
+    ones without making them; any other iterable is advanced past them."""
+    if hasattr(loader, 'batches'):
+        return loader.batches(start)
+    return itertools.islice(iter(loader), start, None)
+
+
+def describe_loader(loader):
+    examples = getattr(loader, 'num_examples', None)
+    if examples is None:
+        return f'{len(loader)} batches'
+    drop = ', the last partial batch dropped' if getattr(loader, 'drop_last', False) else ''
+    return f'{examples} examples in batches of {loader.batch_size}{drop}'
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Hold a Ctrl-C (SIGINT) until the training step in progress ends, so that the model
+    never keeps half an update; a second Ctrl-C interrupts at once. Only the main thread can
+    handle signals: elsewhere, nothing is deferred."""
+    state = types.SimpleNamespace(requested=False)
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def handler(signum, frame):
+        if state.requested:
+            raise KeyboardInterrupt
+        state.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)

@@ -1,98 +1,72 @@
 """Sphinx extension: turn the framework cells of a merged chapter page into synced tab sets.
 
-`book/tools/merge.py` tags each framework-specific cell of the merged notebook with its group
-and framework: code cells in `metadata.framework_tabs`, notes with the container classes
-`framework-note framework-group-<g> framework-<fw>`. MyST-NB renders code cells (with their
-outputs) only at the top level of a page, so the cells are wrapped after the fact: once a
-document is read, every group's cells are moved into a sphinx-design tab set, one tab per
-framework, all tab sets in the sync group `framework`. sphinx-design's own post-transform then
-turns these into its HTML (radio inputs and labels), and its JavaScript syncs and remembers
-the choice; `framework-tabs.js` adds what it lacks.
-"""
+book/tools/merge.py marks code cells with `metadata.framework_tabs` (group, framework) and
+notes with the directive `{framework-note} <framework> <group>` defined here. MyST-NB renders
+code cells only at a page's top level, so once a document is read, each group's cells are
+moved into a sphinx-design tab set: one tab per framework of d2lmini.frameworks, all in the
+sync group `framework`. framework-tabs.js, handed the framework list, adds what
+sphinx-design's JavaScript lacks."""
+import dataclasses
+import json
 import pathlib
-import re
 
 from docutils import nodes
-from sphinx.util import logging
-
+from sphinx.util.docutils import SphinxDirective
 from sphinx_design.shared import create_component
 
-LOGGER = logging.getLogger(__name__)
+from d2lmini.frameworks import FRAMEWORKS
+
 SYNC_GROUP = 'framework'
-NOTE_CLASS = 'framework-note'
-DEFAULT_FRAMEWORKS = [['pytorch', 'PyTorch'], ['tensorflow', 'TensorFlow'], ['jax', 'JAX'], ['mxnet', 'MXNet']]
 STATIC = pathlib.Path(__file__).resolve().parent.parent / '_static'
 
 
+class FrameworkNote(SphinxDirective):
+    """`{framework-note} <framework> <group>`: a framework's remark, for its tab of a group."""
+    required_arguments = 2
+    has_content = True
+
+    def run(self):
+        node = nodes.container(classes=['framework-note'], framework=self.arguments[0],
+                               group=int(self.arguments[1]))
+        self.state.nested_parse(self.content, self.content_offset, node)
+        return [node]
+
+
 def _tagged(node):
-    """(group, framework) of a tagged cell node, or None."""
+    """(group, framework) of a marked cell or note, or None."""
     if not isinstance(node, nodes.container):
         return None
-    if node.get('nb_element') == 'cell_code':
-        info = (node.get('cell_metadata') or {}).get('framework_tabs')
-        if info:
-            return int(info['group']), info['framework']
-        return None
-    classes = node.get('classes', [])
-    if NOTE_CLASS in classes:
-        group = next((c for c in classes if re.fullmatch(r'framework-group-\d+', c)), None)
-        framework = next((c[len('framework-'):] for c in classes
-                          if c.startswith('framework-') and c not in (NOTE_CLASS, group)), None)
-        if group and framework:
-            return int(group.rsplit('-', 1)[1]), framework
-    return None
+    info = (node.get('cell_metadata') or {}).get('framework_tabs') or node.attributes
+    return (int(info['group']), info['framework']) if 'framework' in info else None
 
 
 def _tab_item(framework, label, children, empty=False):
-    classes = ['sd-tab-label'] + (['framework-tab-empty'] if empty else [])
-    title = nodes.rubric(label, '', nodes.Text(label), classes=classes)
-    title['sync_id'] = framework
-    title['sync_group'] = SYNC_GROUP
+    title = nodes.rubric(label, '', nodes.Text(label), sync_id=framework, sync_group=SYNC_GROUP,
+                         classes=['sd-tab-label'] + (['framework-tab-empty'] if empty else []))
     content = create_component('tab-content', classes=['sd-tab-content'], children=children)
     return create_component('tab-item', classes=['sd-tab-item', f'framework-tab-{framework}'],
                             children=[title, content])
 
 
 def wrap_framework_cells(app, doctree):
-    frameworks = app.config.framework_tabs_frameworks
-    labels = dict(frameworks)
+    """Move each group's cells (consecutive, as merge.py writes them) into one tab set."""
     groups = {}   # group -> [(node, framework)], in document order
     for node in list(doctree.findall(lambda n: _tagged(n) is not None)):
         group, framework = _tagged(node)
         groups.setdefault(group, []).append((node, framework))
-
-    for group, members in groups.items():
+    for members in groups.values():
         first = members[0][0]
-        parent = first.parent
-        start = parent.index(first)
-        span = parent.children[start:start + len(members)]
-        if [m for m, _ in members] != span:
-            LOGGER.warning(f'framework cells of group {group} are not next to each other, so they '
-                           f'cannot share one tab set [framework_tabs]', location=first)
-            continue
-        unknown = sorted({fw for _, fw in members} - set(labels))
-        if unknown:
-            LOGGER.warning(f'unknown framework(s) {", ".join(unknown)} in group {group} '
-                           f'(known: {", ".join(labels)}) [framework_tabs]', location=first)
-            continue
+        parent, start = first.parent, first.parent.index(first)
         has_code = any(node.get('nb_element') == 'cell_code' for node, _ in members)
         items = []
-        for framework, label in frameworks:
-            cells = [node for node, fw in members if fw == framework]
-            if cells:
-                for node in cells:
-                    node.parent.remove(node)
-                items.append(_tab_item(framework, label, cells))
-            elif has_code:
-                LOGGER.warning(f'group {group} has code but nothing for {label} [framework_tabs]',
-                               location=first)
-            else:
-                placeholder = nodes.paragraph('', f'No remark for {label} here.',
-                                              classes=['framework-tabs-empty'])
-                items.append(_tab_item(framework, label, [placeholder], empty=True))
+        for fw in FRAMEWORKS:
+            cells = [node for node, framework in members if framework == fw.id]
+            for node in cells:
+                node.parent.remove(node)
+            placeholder = nodes.paragraph('', f'No remark for {fw.label} here.', classes=['framework-tabs-empty'])
+            items.append(_tab_item(fw.id, fw.label, cells or [placeholder], empty=not cells))
         kind = 'framework-tabs-code' if has_code else 'framework-tabs-notes'
-        tab_set = create_component('tab-set', classes=['sd-tab-set', 'framework-tabs', kind],
-                                   children=items)
+        tab_set = create_component('tab-set', classes=['sd-tab-set', 'framework-tabs', kind], children=items)
         tab_set.source, tab_set.line = first.source, first.line
         parent.insert(start, tab_set)
 
@@ -123,7 +97,7 @@ def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
 def add_assets(app):
     if app.builder.format != 'html':
         return
-    known = ','.join(f'{fw}:{label}' for fw, label in app.config.framework_tabs_frameworks)
+    known = json.dumps([dataclasses.asdict(fw) for fw in FRAMEWORKS])
     # after sphinx-design's design-tabs.js (priority 500), so its listeners come first
     app.add_js_file('framework-tabs.js', priority=600, **{'data-frameworks': known})
     app.add_css_file('framework-tabs.css')
@@ -131,7 +105,7 @@ def add_assets(app):
 
 def setup(app):
     app.setup_extension('sphinx_design')
-    app.add_config_value('framework_tabs_frameworks', DEFAULT_FRAMEWORKS, 'env')
+    app.add_directive('framework-note', FrameworkNote)
     app.connect('config-inited', add_static_path)
     app.connect('builder-inited', add_assets)
     app.connect('doctree-read', wrap_framework_cells)

@@ -2,9 +2,9 @@
 //
 // design-tabs.js already switches every tab set of a sync group when one changes, stores the
 // choice in localStorage ("<prefix>framework") and preselects `?framework=<id>`. Added here:
-//  * `?framework=` is matched case-insensitively and accepts labels and short aliases
-//    (JAX, torch, tf, mx); an unknown value no longer overwrites the stored choice, and
-//    the parameter also works on pages without tabs (it is stored for the next page);
+//  * `?framework=` is matched case-insensitively and accepts labels and the aliases of
+//    d2lmini/frameworks.py (JAX, torch, tf, mx); an unknown value no longer overwrites the
+//    stored choice, and the parameter also works on pages without tabs (it is stored for the next page);
 //  * after a click, the tab set that was clicked stays put on screen even when tab sets
 //    above it change height, and a `?framework=` in the address follows the new choice
 //    (so reloading or sharing the link keeps what the reader picked);
@@ -13,19 +13,16 @@
   "use strict";
   const GROUP = "framework";
   const script = document.currentScript;
-  const frameworks = (script?.dataset.frameworks || "pytorch:PyTorch,tensorflow:TensorFlow,jax:JAX,mxnet:MXNet")
-    .split(",").map((pair) => pair.split(":"));
-  const ALIASES = { torch: "pytorch", pt: "pytorch", tf: "tensorflow", keras: "tensorflow", mx: "mxnet", gluon: "mxnet" };
+  // d2lmini.frameworks, handed over by framework_tabs.py: [{id, label, aliases, ...}, ...]
+  const frameworks = JSON.parse(script?.dataset.frameworks || "[]");
   const sdScript = document.querySelector("script[data-sd-tabs-storage-prefix]");
   const prefix = sdScript ? sdScript.getAttribute("data-sd-tabs-storage-prefix") : "sphinx-design-tab-id-";
   const storageKey = prefix + GROUP;
 
   function normalize(value) {
     const wanted = (value || "").trim().toLowerCase();
-    for (const [id, label] of frameworks) {
-      if (wanted === id || wanted === label.toLowerCase()) return id;
-    }
-    return ALIASES[wanted] || null;
+    const found = frameworks.find((fw) => [fw.id, fw.label.toLowerCase(), ...fw.aliases].includes(wanted));
+    return found ? found.id : null;
   }
 
   function load() {

@@ -1,9 +1,6 @@
-"""Execute one notebook with its own Jupyter kernel, writing the result elsewhere.
-
-The source notebook is never rewritten. The kernel is the one the notebook names in
-metadata.kernelspec.name (d2lmini-pytorch, ...), started in the notebook's folder with this
-process's environment, so D2LMINI_BUDGET and the like reach the code.
-"""
+"""Execute one notebook with the Jupyter kernel it names (metadata.kernelspec.name), started
+in the notebook's folder with this process's environment (so D2LMINI_BUDGET reaches the code),
+writing the result elsewhere: the source notebook is never rewritten."""
 import os
 import pathlib
 import subprocess
@@ -14,16 +11,11 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from book.tools.merge import first_line
+
 
 class ExecutionError(Exception):
     """A notebook failed to run; the message names the notebook and the cell."""
-
-
-def _first_line(cell):
-    for line in ''.join(cell.source).splitlines():
-        if line.strip():
-            return line.strip()[:80]
-    return '(empty)'
 
 
 def kernel_name(nb, path):
@@ -40,13 +32,10 @@ def kernel_name(nb, path):
 
 
 def execute(source, target, cell_timeout=3600, startup_timeout=120):
-    """Run `source` top to bottom and write the executed notebook to `target`.
-
-    Returns the seconds it took. What the kernel process itself prints (library logs, not
-    cell outputs) goes to <target>.kernel.log. On an error, the partly executed notebook is
-    written next to `target` (as *.failed.ipynb) and ExecutionError names the notebook, the
-    cell and the error.
-    """
+    """Run `source` top to bottom into `target`; returns the seconds it took. What the kernel
+    process prints (library logs, not cell outputs) goes to <target>.kernel.log. On an error,
+    the partly executed notebook goes to <target>.failed.ipynb and ExecutionError names the
+    notebook, the cell and the error."""
     source, target = pathlib.Path(source), pathlib.Path(target)
     nb = nbformat.read(str(source), as_version=4)
     name = kernel_name(nb, source)
@@ -61,8 +50,7 @@ def execute(source, target, cell_timeout=3600, startup_timeout=120):
         on_cell_start=on_cell_start, record_timing=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     failed = target.with_suffix('.failed.ipynb')
-    if failed.exists():
-        failed.unlink()
+    failed.unlink(missing_ok=True)
     log_path = target.with_suffix('.kernel.log')
     start = time.perf_counter()
     try:
@@ -70,19 +58,13 @@ def execute(source, target, cell_timeout=3600, startup_timeout=120):
             client.execute(env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
         nbformat.write(nb, str(failed))
-        if 'index' in current:
-            where = f"cell {current['index']} ({_first_line(current['cell'])!r})"
-        else:
-            where = 'kernel start-up'
-        if isinstance(error, CellTimeoutError):
-            what = f'it ran past the per-cell timeout of {cell_timeout} s'
-        elif isinstance(error, DeadKernelError):
-            what = 'the kernel died'
-        else:
-            what = f'{error.ename}: {error.evalue}'
-        detail = str(error).strip()
+        where = (f"cell {current['index']} ({first_line(current['cell'], 80)!r})" if current
+                 else 'kernel start-up')
+        what = (f'it ran past the per-cell timeout of {cell_timeout} s' if isinstance(error, CellTimeoutError)
+                else 'the kernel died' if isinstance(error, DeadKernelError)
+                else f'{error.ename}: {error.evalue}')
         raise ExecutionError(
             f'Executing {source} with kernel {name!r} failed in {where}: {what}\n'
-            f'(partly executed notebook: {failed}; kernel log: {log_path})\n{detail}') from None
+            f'(partly executed notebook: {failed}; kernel log: {log_path})\n{str(error).strip()}') from None
     nbformat.write(nb, str(target))
     return time.perf_counter() - start

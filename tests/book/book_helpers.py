@@ -1,19 +1,15 @@
-"""Shared paths and helpers for the book tests (imported first by each test module).
+"""Shared paths and helpers for the book tests.
 
-The unit tests (merge, execute, configuration) need nothing built. The site and browser tests
-check the built book in _build/html and fail (not skip) when it is missing: build it first
-with `make book` (or `D2LMINI_BUDGET=smoke .venv/bin/python book/tools/build_book.py`).
+The unit tests (merge, runs, execute, configuration) need nothing built. The site and browser
+tests check the built book in _build/html and fail (not skip) when it is missing: build it
+first with `make book` (or `D2LMINI_BUDGET=smoke .venv/bin/python -m book.tools.build_book`).
 """
-import pathlib
-import sys
-
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from book.tools import chapters
+
+ROOT = chapters.ROOT
 HTML = ROOT / '_build' / 'html'
-sys.path.insert(0, str(ROOT / 'book' / 'tools'))
-sys.path.insert(0, str(ROOT / 'book' / '_ext'))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / 'fixtures'))
 
 
 def require_built_book():
@@ -24,5 +20,4 @@ def require_built_book():
 
 
 def chapter_names():
-    import build_book
-    return build_book.chapters(ROOT)
+    return chapters.chapters(ROOT)

@@ -1,8 +1,7 @@
-"""book/tools/build_book.py: chapters from _toc.yml, Colab links from _config.yml, checks."""
+"""book/tools: chapters from _toc.yml, Colab links from _config.yml, checks."""
 import pytest
 
-import book_helpers  # noqa: F401 (puts book/tools on sys.path)
-import build_book
+from book.tools import build_book, chapters
 
 
 def write(tmp_path, config='', toc=''):
@@ -11,13 +10,13 @@ def write(tmp_path, config='', toc=''):
     return tmp_path
 
 
-def test_chapters_are_the_generated_pages_of_the_toc(tmp_path):
+def test_chapters_are_the_index_pages_of_the_toc(tmp_path):
     root = write(tmp_path, toc='format: jb-book\nroot: book/intro\nparts:\n'
                                 '  - caption: CNNs\n    chapters:\n'
-                                '      - file: book/_generated/googlenet\n'
-                                '      - file: book/_generated/resnet.ipynb\n'
-                                '      - file: book/notes\n')
-    assert build_book.chapters(root) == ['googlenet', 'resnet']
+                                '      - file: book/googlenet/index\n'
+                                '        sections:\n          - file: book/resnet/index.ipynb\n'
+                                '      - file: book/notes\n      - file: book/x/notes\n')
+    assert chapters.chapters(root) == ['googlenet', 'resnet']
 
 
 def test_colab_links_follow_the_repository_settings(tmp_path):
@@ -40,8 +39,8 @@ def test_colab_links_need_a_github_repository(tmp_path):
 def test_missing_notebooks_of_a_listed_chapter_are_named(tmp_path):
     (tmp_path / 'book' / 'demo').mkdir(parents=True)
     (tmp_path / 'book' / 'demo' / 'demo_pytorch.ipynb').write_text('{}')
-    with pytest.raises(build_book.BuildError) as error:
-        build_book.sources('demo', tmp_path)
+    with pytest.raises(chapters.ChapterError) as error:
+        chapters.notebooks('demo', tmp_path)
     message = str(error.value)
     assert 'book/demo/demo_tensorflow.ipynb' in message and 'book/demo/demo_mxnet.ipynb' in message
     assert 'demo_pytorch' not in message
@@ -51,3 +50,11 @@ def test_the_project_config_points_colab_at_the_book_repository():
     link = build_book.colab_links()
     assert link('book/googlenet/googlenet_pytorch.ipynb') == (
         'https://colab.research.google.com/github/d2lmini/book/blob/main/book/googlenet/googlenet_pytorch.ipynb')
+
+
+def test_budget_is_parsed_as_d2lmini_parses_it():
+    assert build_book.budget_and_timeout(None, {'D2LMINI_BUDGET': 'Smoke'}) == ('smoke', 900)
+    assert build_book.budget_and_timeout(None, {}) == ('auto', 14400)
+    assert build_book.budget_and_timeout(60, {'D2LMINI_BUDGET': 'full'}) == ('full', 60)
+    with pytest.raises(build_book.BuildError, match="'tiny' is not one of"):
+        build_book.budget_and_timeout(None, {'D2LMINI_BUDGET': 'tiny'})

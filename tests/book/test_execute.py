@@ -2,8 +2,7 @@
 import nbformat
 import pytest
 
-import book_helpers  # noqa: F401 (puts book/tools on sys.path)
-import execute
+from book.tools import execute
 
 
 def notebook(*sources, kernel='python3'):

@@ -11,12 +11,12 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
+from book.tools import chapters, merge, runs
 from book_helpers import HTML, ROOT, chapter_names, require_built_book
-import build_book
-import merge
+from d2lmini.frameworks import FRAMEWORKS as KNOWN
 
 CHAPTERS = chapter_names()
-FRAMEWORKS = [fw for fw, _ in merge.FRAMEWORKS]
+FRAMEWORKS = [fw.id for fw in KNOWN]
 
 
 def soup(path):
@@ -25,7 +25,7 @@ def soup(path):
 
 def chapter_page(chapter):
     require_built_book()
-    path = HTML / 'book' / '_generated' / f'{chapter}.html'
+    path = HTML / 'book' / chapter / f'{chapters.PAGE}.html'
     assert path.is_file(), f'{path} is missing: rebuild the book'
     return soup(path)
 
@@ -66,16 +66,14 @@ def test_every_code_cell_is_inside_a_framework_tab(chapter):
 def test_tab_sets_offer_the_four_frameworks_in_one_sync_group(chapter):
     page = chapter_page(chapter)
     sets = tab_sets(page)
-    generated = nbformat.read(str(ROOT / 'book' / '_generated' / f'{chapter}.ipynb'), as_version=4)
-    groups = {c.metadata[merge.META_KEY]['group'] for c in generated.cells if c.cell_type == 'code'}
-    groups |= {int(m) for c in generated.cells if c.cell_type == 'markdown'
-               for m in re.findall(r'\{container\} framework-note framework-group-(\d+)', c.source)}
+    generated = nbformat.read(str(ROOT / 'book' / chapter / f'{chapters.PAGE}.ipynb'), as_version=4)
+    groups = {c.metadata[merge.META_KEY]['group'] for c in generated.cells if merge.META_KEY in c.metadata}
     assert len(sets) == len(groups)
     for tab_set in sets:
         labels = tab_set.find_all('label', class_='sd-tab-label', recursive=False)
         assert [label['data-sync-id'] for label in labels] == FRAMEWORKS
         assert {label['data-sync-group'] for label in labels} == {'framework'}
-        assert [squash(label.get_text()) for label in labels] == ['PyTorch', 'TensorFlow', 'JAX', 'MXNet']
+        assert [squash(label.get_text()) for label in labels] == [fw.label for fw in KNOWN]
 
 
 @pytest.mark.parametrize('chapter', CHAPTERS)
@@ -106,7 +104,7 @@ def test_notes_sit_in_their_frameworks_tab(chapter):
 def test_shared_headings_appear_once(chapter):
     page = chapter_page(chapter)
     headings = [squash(h.get_text()).rstrip('#').strip() for h in page.select('article h1, article h2, article h3')]
-    expected = [m.group(2) for c in executed(chapter, 'pytorch').cells if c.cell_type == 'markdown'
+    expected = [m.group(2) for c in executed(chapter, FRAMEWORKS[0]).cells if c.cell_type == 'markdown'
                 and merge.NOTE_TAG not in merge.tags(c)
                 for m in re.finditer(r'^(#{1,3})\s+(.*)$', c.source, re.MULTILINE)]
     plain = lambda text: re.sub(r'[*_`$\\]', '', text)
@@ -118,7 +116,7 @@ def test_shared_headings_appear_once(chapter):
 def test_figures_of_the_prose_are_on_the_page(chapter):
     page = chapter_page(chapter)
     images = [posixpath.basename(urllib.parse.urlparse(img['src']).path) for img in page.select('article img')]
-    figures = [posixpath.basename(m) for c in executed(chapter, 'pytorch').cells if c.cell_type == 'markdown'
+    figures = [posixpath.basename(m) for c in executed(chapter, FRAMEWORKS[0]).cells if c.cell_type == 'markdown'
                for m in re.findall(r'!\[[^\]]*\]\(([^)\s]+)', c.source)]
     for figure in figures:
         assert figure in images
@@ -139,10 +137,10 @@ def test_run_table_links_colab_downloads_and_states_budget_and_device(chapter):
     owner_repo = config['repository']['url'].removeprefix('https://github.com/').removesuffix('.git')
     branch = config['repository']['branch']
     rows = table.select('tbody tr')
-    assert [squash(r.find('td').get_text()) for r in rows] == ['PyTorch', 'TensorFlow', 'JAX', 'MXNet']
-    page_dir = HTML / 'book' / '_generated'
+    assert [squash(r.find('td').get_text()) for r in rows] == [fw.label for fw in KNOWN]
+    page_dir = HTML / 'book' / chapter
     for fw, row in zip(FRAMEWORKS, rows):
-        source = ROOT / 'book' / chapter / f'{chapter}_{fw}.ipynb'
+        source = chapters.notebook_path(chapter, fw)
         links = {squash(a.get_text()): a['href'] for a in row.find_all('a')}
         assert links['Open in Colab'] == (f'https://colab.research.google.com/github/{owner_repo}/blob/'
                                           f'{branch}/book/{chapter}/{chapter}_{fw}.ipynb')
@@ -151,11 +149,14 @@ def test_run_table_links_colab_downloads_and_states_budget_and_device(chapter):
         assert (page_dir / download).resolve().read_bytes() == source.read_bytes(), (
             f'the downloadable notebook is not {source.relative_to(ROOT)}: did it change after the build?')
         outputs = squash(row.find_all('td')[2].get_text())
-        runs = merge.training_runs(executed(chapter, fw))
-        if runs:
-            for run in runs:
-                assert f"{run['budget']} budget on {run['device']} ({run['reason']})" in outputs
-        else:
+        nb = executed(chapter, fw)
+        records = runs.records(nb)
+        if any('train' in merge.tags(c) for c in nb.cells):
+            assert records, f'{fw}: the training cell left no run record'
+        for record in records:
+            assert (f"{record['budget']['name']} budget on {record['device']['name']} "
+                    f"({record['budget']['reason']})") in outputs
+        if not records:
             assert 'no training in this notebook' in outputs
 
 
@@ -198,7 +199,7 @@ def test_intro_explains_tabs_budgets_and_running():
     require_built_book()
     text = squash(soup(HTML / 'book' / 'intro.html').select_one('article').get_text())
     for needle in ('?framework=jax', 'make book', 'make test', 'D2LMINI_BUDGET', 'smoke', 'full', 'auto',
-                   'd2lmini-pytorch', 'd2lmini-tensorflow', 'd2lmini-jax', 'd2lmini-mxnet', 'Colab'):
+                   'Colab', *(fw.kernel for fw in KNOWN)):
         assert needle in text, needle
 
 
@@ -207,5 +208,4 @@ def test_toc_lists_the_intro_and_the_chapters():
     assert toc['root'] == 'book/intro'
     assert CHAPTERS, '_toc.yml lists no chapter'
     for chapter in CHAPTERS:
-        assert (ROOT / 'book' / chapter / f'{chapter}_pytorch.ipynb').exists()
-    assert build_book.chapters(ROOT) == CHAPTERS
+        assert all(path.exists() for path in chapters.notebooks(chapter).values())

@@ -20,17 +20,38 @@ def test_explicit_budgets_override_the_device(monkeypatch):
     assert budget.resolve(gpu_available=True).name == 'smoke'
 
 
+def test_one_parser_for_the_budget_variable():
+    assert budget.choice({'D2LMINI_BUDGET': ' Smoke '}) == 'smoke'
+    assert budget.choice({'D2LMINI_BUDGET': ''}) == 'auto' == budget.choice({})
+    with pytest.raises(ValueError, match="'tiny' is not one of"):
+        budget.choice({'D2LMINI_BUDGET': 'tiny'})
+
+
+def test_budget_fields_are_checked():
+    with pytest.raises(ValueError, match="name='medium'"):
+        budget.Budget('medium', 'test')
+    with pytest.raises(ValueError, match='max_epochs=0'):
+        budget.Budget('smoke', 'test', max_epochs=0)
+    with pytest.raises(ValueError, match='max_train_batches=1.5'):
+        budget.Budget('smoke', 'test', max_train_batches=1.5)
+
+
 def test_unknown_budget_is_an_error(monkeypatch):
     monkeypatch.setenv('D2LMINI_BUDGET', 'tiny')
     with pytest.raises(ValueError, match="'tiny' is not one of full, smoke, auto"):
         budget.resolve(gpu_available=False)
 
 
-def test_board_draws_nothing_in_a_terminal():
+def test_board_draws_nothing_in_a_terminal(monkeypatch):
+    shown = []
+    import IPython.display
+    monkeypatch.setattr(IPython.display, 'display', lambda *args, **kwargs: shown.append(args))
     board = progress.ProgressBoard()
     assert not board.live            # pytest is not a Jupyter kernel
     board.draw(1, 2.3, 'train loss')
-    board.show()                     # must neither block nor open a window
+    board.show()
+    board.show(empty=True)
+    assert shown == []               # nothing displayed (and no window opened)
 
 
 def test_board_redraws_one_output_in_a_notebook(monkeypatch):
@@ -51,6 +72,11 @@ def test_board_redraws_one_output_in_a_notebook(monkeypatch):
         board.show()
     assert [kind for kind, _ in shown] == ['display', 'update', 'update']
     assert shown[-1][1].data.startswith(b'\x89PNG')
+
+
+def test_epoch_line_without_a_speed():
+    line = progress.epoch_line(3, 10, 0.5, 0.6, 0.789, None, 'cpu')
+    assert 'n/a examples/s' in line
 
 
 def test_epoch_line():

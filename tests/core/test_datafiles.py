@@ -2,18 +2,32 @@
 import contextlib
 import functools
 import gzip
+import hashlib
 import http.server
-import shutil
 import threading
 
 import pytest
 
-from d2lmini import fashion_mnist
+from d2lmini import datafiles, fashion_mnist
 from d2lmini.errors import DataIntegrityError, DataNotFoundError
 
 LABELS = fashion_mnist.FILES['test-labels']      # the smallest file: 10,008 bytes
-SYSTEM_COPY = fashion_mnist.SYSTEM_DIR / (LABELS.name + '.gz')
 UNREACHABLE = 'http://127.0.0.1:9/'              # the discard port: nothing listens
+
+
+@pytest.fixture(scope='session')
+def real_labels():
+    """The real test-label file's content, from wherever d2lmini finds it: the Debian
+    package, the cache, $D2LMINI_DATA, or a download (session scope: before `places` hides
+    them all)."""
+    return datafiles.read_verified(LABELS, fashion_mnist.search_places(),
+                                   url=fashion_mnist.MIRROR + LABELS.name + '.gz',
+                                   cache_dir=fashion_mnist.cache_dir())
+
+
+@pytest.fixture
+def real_gz(real_labels):
+    return gzip.compress(real_labels)
 
 
 @pytest.fixture
@@ -45,25 +59,28 @@ def serve(directory):
 
 
 def test_system_copy_is_the_real_data():
-    labels = fashion_mnist.read_file('test-labels')
-    assert labels.shape == (10000,)
+    system_copy = fashion_mnist.SYSTEM_DIR / (LABELS.name + '.gz')
+    if not system_copy.exists():
+        pytest.skip('no Debian copy of Fashion-MNIST here (package dataset-fashion-mnist)')
+    content = datafiles.read_verified(LABELS, [datafiles.Place(fashion_mnist.SYSTEM_DIR, 'system')])
+    assert fashion_mnist.parse_idx(content).shape == (10000,)
 
 
-def test_search_order_prefers_d2lmini_data(places):
-    shutil.copy(SYSTEM_COPY, places['system'])
-    (places['data'] / LABELS.name).write_bytes(gzip.decompress(SYSTEM_COPY.read_bytes()))
+def test_search_order_prefers_d2lmini_data(places, real_labels):
+    (places['system'] / (LABELS.name + '.gz')).write_bytes(gzip.compress(real_labels))
+    (places['data'] / LABELS.name).write_bytes(real_labels)
     (places['system'] / (LABELS.name + '.gz')).write_bytes(b'junk')   # would fail if read
     assert fashion_mnist.read_file('test-labels').shape == (10000,)
 
 
-def test_plain_and_recompressed_copies_both_verify(places):
-    content = gzip.decompress(SYSTEM_COPY.read_bytes())
+def test_plain_and_recompressed_copies_both_verify(places, real_labels):
+    content = real_labels
     (places['system'] / (LABELS.name + '.gz')).write_bytes(gzip.compress(content, 1))
     assert fashion_mnist.read_file('test-labels').shape == (10000,)
 
 
-def test_corrupt_file_names_file_hashes_and_source(places):
-    content = bytearray(gzip.decompress(SYSTEM_COPY.read_bytes()))
+def test_corrupt_file_names_file_hashes_and_source(places, real_labels):
+    content = bytearray(real_labels)
     content[500] ^= 0xFF
     bad = places['data'] / LABELS.name
     bad.write_bytes(bytes(content))
@@ -75,9 +92,9 @@ def test_corrupt_file_names_file_hashes_and_source(places):
     assert bad.read_bytes() == bytes(content)       # the user's file is left alone
 
 
-def test_truncated_gzip_is_reported(places):
+def test_truncated_gzip_is_reported(places, real_gz):
     truncated = places['system'] / (LABELS.name + '.gz')
-    truncated.write_bytes(SYSTEM_COPY.read_bytes()[:2000])
+    truncated.write_bytes(real_gz[:2000])
     with pytest.raises(DataIntegrityError, match='truncated') as info:
         fashion_mnist.read_file('test-labels')
     assert str(truncated) in str(info.value)
@@ -93,10 +110,10 @@ def test_no_copy_and_no_network_lists_places_and_fixes(places):
     assert not any(places['cache_files'].glob('*'))
 
 
-def test_download_verifies_then_caches(places, tmp_path, monkeypatch):
+def test_download_verifies_then_caches(places, tmp_path, monkeypatch, real_gz):
     mirror = tmp_path / 'mirror'
     mirror.mkdir()
-    shutil.copy(SYSTEM_COPY, mirror)
+    (mirror / (LABELS.name + '.gz')).write_bytes(real_gz)
     with serve(mirror) as url:
         monkeypatch.setattr(fashion_mnist, 'MIRROR', url)
         assert fashion_mnist.read_file('test-labels').shape == (10000,)
@@ -115,4 +132,22 @@ def test_corrupt_download_leaves_nothing_in_the_cache(places, tmp_path, monkeypa
         with pytest.raises(DataIntegrityError) as info:
             fashion_mnist.read_file('test-labels')
     assert url in str(info.value) and LABELS.sha256 in str(info.value)
+    assert not any(places['cache_files'].iterdir())
+
+
+def test_truncated_download_names_the_url_the_final_path_and_both_hashes(
+        places, tmp_path, monkeypatch, real_gz):
+    mirror = tmp_path / 'mirror'
+    mirror.mkdir()
+    (mirror / (LABELS.name + '.gz')).write_bytes(real_gz[:len(real_gz) // 2])
+    with serve(mirror) as url:
+        monkeypatch.setattr(fashion_mnist, 'MIRROR', url)
+        with pytest.raises(DataIntegrityError) as info:
+            fashion_mnist.read_file('test-labels')
+    message = str(info.value)
+    assert url + LABELS.name + '.gz' in message
+    assert str(places['cache_files'] / (LABELS.name + '.gz')) in message
+    assert '.part' not in message, 'names a temporary file that no longer exists'
+    assert LABELS.sha256 in message                                    # expected
+    assert hashlib.sha256(real_gz[:len(real_gz) // 2]).hexdigest() in message   # received
     assert not any(places['cache_files'].iterdir())

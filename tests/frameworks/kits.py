@@ -15,14 +15,34 @@ class Kit:
     def d2l(self):
         return importlib.import_module(f'd2lmini.{self.module_name}')
 
+    @property
+    def framework_id(self):
+        return self.d2l.Trainer.framework
+
     def make_net(self, linear):
         """A small CNN (or, with `linear`, softmax regression: no ReLU to swallow NaNs)."""
         raise NotImplementedError
 
-    def make_model(self, data, lr=0.1, linear=False):
-        """An initialized classifier around `make_net`; returns (model, params), where params
-        is None but for JAX."""
-        d2l, make_net = self.d2l, self.make_net
+    def make_bn_dropout_net(self):
+        """conv -> BatchNorm -> ReLU -> max-pool -> dropout(0.5) -> dense: layers that act
+        differently in training and in inference, and that keep state or draw randomness."""
+        raise NotImplementedError
+
+    def make_named_model(self):
+        """A classifier with no `net`: two named children, `stem` (conv + ReLU + pool) and
+        `head` (flatten + dense), called in that order by its own forward pass."""
+        raise NotImplementedError
+
+    def conv_bn_relu(self):
+        """The chapter's first exercise: a drop-in for its `conv_relu(channels, kernel_size,
+        stride=1)` that puts batch normalization between each convolution and its ReLU."""
+        raise NotImplementedError
+
+    def make_model(self, data, lr=0.1, linear=False, net=None):
+        """An initialized classifier around `make_net` (or the given `net`); returns
+        (model, params), where params is None but for JAX."""
+        d2l = self.d2l
+        make_net = (lambda linear: net) if net is not None else self.make_net
 
         class SmallCNN(d2l.Classifier):
             def __init__(self, lr):
@@ -33,6 +53,11 @@ class Kit:
         model = SmallCNN(lr)
         model.apply_init([next(iter(data.train_dataloader()))[0]], d2l.init_cnn)
         return model, None
+
+    def init_model(self, model, data):
+        """Initialize a model built elsewhere; returns params (None but for JAX)."""
+        model.apply_init([next(iter(data.train_dataloader()))[0]], self.d2l.init_cnn)
+        return None
 
     def fit(self, trainer, model, data, params):
         return trainer.fit(model, data)
@@ -64,8 +89,42 @@ class TorchKit(Kit):
         return nn.Sequential(nn.LazyConv2d(8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                              nn.Flatten(), nn.LazyLinear(10))
 
+    def make_bn_dropout_net(self):
+        from torch import nn
+        return nn.Sequential(nn.LazyConv2d(8, 3, padding=1), nn.LazyBatchNorm2d(), nn.ReLU(),
+                             nn.MaxPool2d(2), nn.Dropout(0.5), nn.Flatten(), nn.LazyLinear(10))
+
+    def make_named_model(self):
+        from torch import nn
+        d2l = self.d2l
+
+        class Named(d2l.Classifier):
+            def __init__(self):
+                super().__init__()
+                self.lr = 0.1
+                self.stem = nn.Sequential(nn.LazyConv2d(8, 3, padding=1), nn.ReLU(),
+                                          nn.MaxPool2d(2))
+                self.head = nn.Sequential(nn.Flatten(), nn.LazyLinear(10))
+
+            def forward(self, X):
+                return self.head(self.stem(X))
+        return Named()
+
+    def conv_bn_relu(self):
+        from torch import nn
+
+        def conv_bn_relu(channels, kernel_size, stride=1):
+            return nn.Sequential(nn.LazyConv2d(channels, kernel_size, stride=stride,
+                                               padding=kernel_size // 2),
+                                 nn.LazyBatchNorm2d(), nn.ReLU())
+        return conv_bn_relu
+
     def parameter_arrays(self, model, params=None):
         return [p.detach().numpy().copy() for p in model.parameters()]
+
+    def state_arrays(self, model, params=None):
+        """Parameters and buffers (BatchNorm statistics), as NumPy copies."""
+        return [v.detach().numpy().copy() for v in model.state_dict().values()]
 
     def to_numpy(self, tensor):
         return tensor.numpy()
@@ -88,8 +147,44 @@ class TensorFlowKit(Kit):
             tf.keras.layers.MaxPool2D(2)]
         return tf.keras.Sequential(layers + [tf.keras.layers.Flatten(), tf.keras.layers.Dense(10)])
 
+    def make_bn_dropout_net(self):
+        import tensorflow as tf
+        L = tf.keras.layers
+        return tf.keras.Sequential([L.Conv2D(8, 3, padding='same'), L.BatchNormalization(),
+                                    L.ReLU(), L.MaxPool2D(2), L.Dropout(0.5), L.Flatten(),
+                                    L.Dense(10)])
+
+    def make_named_model(self):
+        import tensorflow as tf
+        d2l, L = self.d2l, tf.keras.layers
+
+        class Named(d2l.Classifier):
+            def __init__(self):
+                super().__init__()
+                self.lr = 0.1
+                self.stem = tf.keras.Sequential([L.Conv2D(8, 3, padding='same',
+                                                          activation='relu'), L.MaxPool2D(2)])
+                self.head = tf.keras.Sequential([L.Flatten(), L.Dense(10)])
+
+            def call(self, X, training=False):
+                return self.head(self.stem(X, training=training), training=training)
+        return Named()
+
+    def conv_bn_relu(self):
+        import tensorflow as tf
+        L = tf.keras.layers
+
+        def conv_bn_relu(channels, kernel_size, stride=1):
+            return tf.keras.Sequential([L.ZeroPadding2D(kernel_size // 2),
+                                        L.Conv2D(channels, kernel_size, strides=stride),
+                                        L.BatchNormalization(), L.ReLU()])
+        return conv_bn_relu
+
     def parameter_arrays(self, model, params=None):
         return [v.numpy() for v in model.trainable_variables]
+
+    def state_arrays(self, model, params=None):
+        return [v.numpy() for v in model.variables]
 
     def to_numpy(self, tensor):
         return tensor.numpy()
@@ -102,7 +197,7 @@ class TensorFlowKit(Kit):
 class JaxKit(Kit):
     module_name, layout = 'jax', 'NHWC'
 
-    def make_model(self, data, lr=0.1, linear=False):
+    def _make_small_cnn(self, data, lr=0.1, linear=False):
         from flax import linen as nn
         d2l = self.d2l
 
@@ -120,12 +215,89 @@ class JaxKit(Kit):
         params = model.apply_init([next(iter(data.train_dataloader()))[0]], d2l.init_cnn)
         return model, params
 
+    def make_model(self, data, lr=0.1, linear=False, net=None):
+        if net is None:
+            return self._make_small_cnn(data, lr, linear)
+        d2l = self.d2l
+
+        class WithNet(d2l.Classifier):
+            lr: float = 0.1
+
+            def setup(self):
+                self.net = net(self)
+        model = WithNet(lr=lr)
+        return model, self.init_model(model, data)
+
+    def init_model(self, model, data):
+        return model.apply_init([next(iter(data.train_dataloader()))[0]], self.d2l.init_cnn)
+
+    def make_bn_dropout_net(self):
+        from flax import linen as nn
+
+        def net(model):     # called in the model's setup: layers read model.training
+            return nn.Sequential([
+                nn.Conv(8, (3, 3), padding=1),
+                nn.BatchNorm(use_running_average=not model.training), nn.relu,
+                lambda x: nn.max_pool(x, (2, 2), strides=(2, 2)),
+                nn.Dropout(0.5, deterministic=not model.training),
+                lambda x: x.reshape((x.shape[0], -1)), nn.Dense(10)])
+        return net
+
+    def make_named_model(self):
+        from flax import linen as nn
+        d2l = self.d2l
+
+        class Stem(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                x = nn.relu(nn.Conv(8, (3, 3), padding=1)(x))
+                return nn.max_pool(x, (2, 2), strides=(2, 2))
+
+        class Head(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                return nn.Dense(10)(x.reshape((x.shape[0], -1)))
+
+        class Named(d2l.Classifier):
+            lr: float = 0.1
+
+            def setup(self):
+                self.stem, self.head = Stem(), Head()
+
+            def __call__(self, X):
+                return self.head(self.stem(X))
+        return Named()
+
+    def conv_bn_relu(self):
+        from flax import linen as nn
+
+        class ConvBNReLU(nn.Module):
+            channels: int
+            kernel_size: int
+            stride: int = 1
+
+            @nn.compact
+            def __call__(self, x):
+                pad = self.kernel_size // 2
+                x = nn.Conv(self.channels, (self.kernel_size,) * 2, strides=self.stride,
+                            padding=((pad, pad), (pad, pad)))(x)
+                # Batch statistics are mutable only in training steps (and at init).
+                training = self.is_mutable_collection('batch_stats')
+                return nn.relu(nn.BatchNorm(use_running_average=not training)(x))
+
+        def conv_bn_relu(channels, kernel_size, stride=1):
+            return ConvBNReLU(channels, kernel_size, stride)
+        return conv_bn_relu
+
     def fit(self, trainer, model, data, params):
         return trainer.fit(model, data, params)
 
     def parameter_arrays(self, model, params=None):
         import jax
         return [np.array(leaf) for leaf in jax.tree_util.tree_leaves(params)]
+
+    def state_arrays(self, model, params=None):
+        return self.parameter_arrays(model, params)
 
     def weights(self, trainer, model):
         return np.concatenate([a.astype(np.float64).ravel()
@@ -148,8 +320,44 @@ class MXNetKit(Kit):
         net.add(nn.Dense(10))
         return net
 
+    def make_bn_dropout_net(self):
+        from mxnet.gluon import nn
+        net = nn.HybridSequential()
+        net.add(nn.Conv2D(8, 3, padding=1), nn.BatchNorm(), nn.Activation('relu'),
+                nn.MaxPool2D(2), nn.Dropout(0.5), nn.Dense(10))
+        return net
+
+    def make_named_model(self):
+        from mxnet.gluon import nn
+        d2l = self.d2l
+
+        class Named(d2l.Classifier):
+            def __init__(self):
+                super().__init__()
+                self.lr = 0.1
+                self.stem = nn.HybridSequential()
+                self.stem.add(nn.Conv2D(8, 3, padding=1, activation='relu'), nn.MaxPool2D(2))
+                self.head = nn.Dense(10)
+
+            def hybrid_forward(self, F, X):
+                return self.head(self.stem(X))
+        return Named()
+
+    def conv_bn_relu(self):
+        from mxnet.gluon import nn
+
+        def conv_bn_relu(channels, kernel_size, stride=1):
+            net = nn.HybridSequential()
+            net.add(nn.Conv2D(channels, kernel_size, strides=stride, padding=kernel_size // 2),
+                    nn.BatchNorm(), nn.Activation('relu'))
+            return net
+        return conv_bn_relu
+
     def parameter_arrays(self, model, params=None):
         return [p.data().asnumpy() for p in model.collect_params().values()]
+
+    def state_arrays(self, model, params=None):
+        return self.parameter_arrays(model)     # Gluon keeps BatchNorm statistics as parameters
 
     def to_numpy(self, tensor):
         return tensor.asnumpy()

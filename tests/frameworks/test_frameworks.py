@@ -1,8 +1,11 @@
 """d2lmini's API, run in each framework (`--framework` picks which ones this environment has)."""
+import json
+
 import numpy as np
 import pytest
 
-from d2lmini.errors import NonFiniteLossError
+from d2lmini import checkpoint, record
+from d2lmini.errors import CheckpointError, NonFiniteLossError
 from kits import KITS
 
 API = ('add_to_class', 'HyperParameters', 'Module', 'Classifier', 'DataModule', 'FashionMNIST',
@@ -45,7 +48,8 @@ def train_small_cnn(kit, seed=0, lr=0.1, data=None, max_epochs=1, linear=False):
 def test_api_names(d2l):
     missing = [name for name in API if not hasattr(d2l, name)]
     assert not missing, f'd2lmini.{d2l.__name__} lacks {missing}'
-    assert d2l.num_gpus() == 0 and d2l.try_gpu() is not None   # this machine has no GPU
+    expected = d2l.gpu(0) if d2l.num_gpus() > 0 else d2l.cpu()
+    assert str(d2l.try_gpu()) == str(expected)
 
 
 def test_add_to_class_and_hyperparameters(d2l):
@@ -118,16 +122,20 @@ def test_training_lowers_the_loss(kit, capsys):
     assert 'epoch 1/1: train loss' in out and 'examples/s on cpu' in out
 
 
-def test_same_seed_same_losses(kit):
-    first, _ = train_small_cnn(kit, seed=7, data=small_data(kit.d2l, train_examples=640))
-    second, _ = train_small_cnn(kit, seed=7, data=small_data(kit.d2l, train_examples=640))
-    other, _ = train_small_cnn(kit, seed=8, data=small_data(kit.d2l, train_examples=640))
+def test_same_seed_same_losses_and_weights_in_one_process(kit):
+    runs = [train_small_cnn(kit, seed=seed, data=small_data(kit.d2l, train_examples=1280))
+            for seed in (7, 7, 8)]
+    (first, first_model), (second, second_model), (other, _) = runs
     np.testing.assert_array_equal(first.losses, second.losses)
+    np.testing.assert_array_equal(kit.weights(first, first_model),
+                                  kit.weights(second, second_model))
     assert first.losses != other.losses
 
 
 def test_smoke_budget_caps_epochs_and_batches(kit, monkeypatch, capsys):
-    monkeypatch.setenv('D2LMINI_BUDGET', 'auto')        # no GPU here: auto means smoke
+    monkeypatch.setenv('D2LMINI_BUDGET', 'auto')
+    # As on a machine without a GPU, whether this one has one or not.
+    monkeypatch.setattr(kit.d2l.Trainer, 'gpu_available', lambda self: False)
     trainer, _ = train_small_cnn(kit, max_epochs=5)
     assert len(trainer.history) == 2 and len(trainer.losses) == 2 * 2
     assert "budget 'smoke' (D2LMINI_BUDGET=auto and no GPU was found)" in capsys.readouterr().out
@@ -146,15 +154,37 @@ def poison(data, at_call, action):
     return data
 
 
-def test_nan_loss_stops_training_naming_epoch_and_step(kit):
+def test_nan_loss_stops_training_and_restores_the_last_finite_weights(kit):
     # Batch conversions 1 and 2 initialize and prepare the model: call 5 feeds step 3.
-    data = poison(small_data(kit.d2l), 5, lambda images: images * np.nan)
+    kit.d2l.set_seed(0)
+    data = poison(small_data(kit.d2l, train_examples=640), 5, lambda images: images * np.nan)
+    model, params = kit.make_model(data, linear=True)     # (a ReLU may turn NaN into 0)
+    trainer = kit.d2l.Trainer(max_epochs=1)
+    initial = kit.weights(trainer, model) if params is None else None
     with pytest.raises(NonFiniteLossError, match=r'loss became nan in epoch 1, step 3\b') as info:
-        train_small_cnn(kit, data=data, linear=True)   # (a ReLU may turn NaN into 0)
+        kit.fit(trainer, model, data, params)
     assert (info.value.epoch, info.value.step) == (1, 3)
+    assert 'restored to its weights from before training' in str(info.value)
+    assert trainer.status == 'failed'
+    restored = kit.weights(trainer, model)
+    assert np.isfinite(restored).all()
+    if initial is not None:     # JAX keeps its weights in the trainer: checked by the refit
+        np.testing.assert_array_equal(restored, initial)
+    # The model is still good: a second fit (without the poisoned batch) trains it.
+    data.to_framework = type(data).to_framework
+    kit.fit(trainer, model, data, None)
+    assert trainer.status == 'finished' and np.isfinite(trainer.losses).all()
+    assert trainer.losses[0] < 3 and np.mean(trainer.losses[-3:]) < trainer.losses[0] - 0.5
 
 
-def test_keyboard_interrupt_keeps_trained_weights(kit, capsys):
+def test_nan_after_a_sync_point_restores_the_weights_of_that_sync_point(kit):
+    # 50 steps, a sync point every 13: a NaN at step 20 goes back to the weights after step 13.
+    data = poison(small_data(kit.d2l), 22, lambda images: images * np.nan)
+    with pytest.raises(NonFiniteLossError, match='weights after step 13 of epoch 1'):
+        train_small_cnn(kit, data=data, linear=True)
+
+
+def test_keyboard_interrupt_keeps_every_completed_step_and_reraises(kit, capsys):
     def interrupt(images):
         raise KeyboardInterrupt
     kit.d2l.set_seed(0)
@@ -162,8 +192,13 @@ def test_keyboard_interrupt_keeps_trained_weights(kit, capsys):
     model, params = kit.make_model(data)
     trainer = kit.d2l.Trainer(max_epochs=1)
     before = kit.weights(trainer, model) if params is None else None
-    kit.fit(trainer, model, data, params)            # returns normally
-    assert 'Interrupted in epoch 1 after 9 steps' in capsys.readouterr().out
+    with pytest.raises(KeyboardInterrupt):
+        kit.fit(trainer, model, data, params)
+    assert trainer.interrupted and trainer.status == 'interrupted'
+    assert 'Interrupted in epoch 1 after step 9 of 50' in capsys.readouterr().out
+    # 9 steps done and no sync point reached yet (every 13 steps): all 9 losses are kept.
+    assert len(trainer.losses) == 9 and np.isfinite(trainer.losses).all()
+    assert trainer.record['status'] == 'interrupted' and trainer.record['steps'] == 9
     after = kit.weights(trainer, model)
     assert np.isfinite(after).all()
     if before is not None:
@@ -172,10 +207,286 @@ def test_keyboard_interrupt_keeps_trained_weights(kit, capsys):
         assert int(trainer.state.step) == 9
 
 
-def test_gradient_clipping_trains(kit):
+def test_gradient_clipping_bounds_each_update(kit):
+    """With plain SGD one step moves the weights by lr * (clipped gradient), whose global L2
+    norm is at most lr * gradient_clip_val; without clipping the step is far larger."""
+    def one_step(clip):
+        kit.d2l.set_seed(0)
+        data = small_data(kit.d2l, train_examples=64)
+        model, params = kit.make_model(data, lr=0.1)
+        trainer = kit.d2l.Trainer(max_epochs=1, gradient_clip_val=clip)
+        before = (kit.weights(trainer, model) if params is None else
+                  np.concatenate([a.astype(np.float64).ravel()
+                                  for a in kit.parameter_arrays(model, params)]))
+        kit.fit(trainer, model, data, params)
+        return np.linalg.norm(kit.weights(trainer, model) - before)
+    clip = 1e-3
+    clipped, free = one_step(clip), one_step(0)
+    assert 0 < clipped <= 0.1 * clip * (1 + 1e-3)
+    assert free > 10 * 0.1 * clip
+
+
+def test_bad_arguments_fail_where_they_are_given(d2l):
+    cases = [
+        (lambda: d2l.FashionMNIST(batch_size=0), 'batch_size=0'),
+        (lambda: d2l.FashionMNIST(batch_size=2.5), 'batch_size=2.5'),
+        (lambda: d2l.FashionMNIST(batch_size=True), 'batch_size=True'),
+        (lambda: d2l.FashionMNIST(batch_size=60_001), 'batch_size=60001 is larger than'),
+        (lambda: d2l.FashionMNIST(resize=(0, 0)), r'resize\[0\]=0'),
+        (lambda: d2l.FashionMNIST(resize=96), 'resize=96'),
+        (lambda: d2l.FashionMNIST(resize=(96, -1)), r'resize\[1\]=-1'),
+        (lambda: d2l.Trainer(max_epochs=0), 'max_epochs=0'),
+        (lambda: d2l.Trainer(max_epochs=2.0), 'max_epochs=2.0'),
+        (lambda: d2l.Trainer(max_epochs=1, num_gpus=-1), 'num_gpus=-1'),
+        (lambda: d2l.Trainer(max_epochs=1, gradient_clip_val=-1), 'gradient_clip_val=-1'),
+        (lambda: d2l.Trainer(max_epochs=1, gradient_clip_val=float('nan')), 'gradient_clip_val=nan'),
+        (lambda: d2l.Trainer(max_epochs=1, checkpoint_dir=3), 'checkpoint_dir=3'),
+        (lambda: d2l.Trainer(max_epochs=1, callbacks=[print]), 'not a d2lmini Callback'),
+    ]
+    for make, message in cases:
+        with pytest.raises(ValueError, match=message):
+            make()
+
+
+def test_no_training_or_validation_batch_is_reported_before_training(kit, capsys):
     kit.d2l.set_seed(0)
-    data = small_data(kit.d2l, train_examples=640)
+    data = small_data(kit.d2l)
     model, params = kit.make_model(data)
-    trainer = kit.d2l.Trainer(max_epochs=1, gradient_clip_val=0.1)
+    data.train = tuple(a[:10] for a in data.train)          # < one batch of 64, dropped
+    with pytest.raises(ValueError, match=r'yields no training batch \(10 examples in batches '
+                                         r'of 64, the last partial batch dropped\)'):
+        kit.fit(kit.d2l.Trainer(max_epochs=1), model, data, params)
+    with pytest.raises(ValueError, match=r'no batch: 10 examples in batches of 64'):
+        next(iter(data.train_dataloader()))                  # not a bare StopIteration
+    data = small_data(kit.d2l, val_examples=0)
+    with pytest.raises(ValueError, match='yields no validation batch'):
+        kit.fit(kit.d2l.Trainer(max_epochs=1), model, data, params)
+    assert 'Training on' not in capsys.readouterr().out
+
+
+def test_callbacks_run_in_order_and_the_run_record_describes_the_run(kit, monkeypatch):
+    from d2lmini.training import Callback
+    calls = []
+
+    class Recorder(Callback):
+        def on_fit_start(self, trainer):
+            calls.append('fit_start')
+
+        def on_epoch_start(self, trainer):
+            calls.append(f'epoch_start {trainer.epoch}')
+
+        def on_train_step_end(self, trainer):
+            calls.append('step')
+
+        def on_epoch_end(self, trainer):
+            calls.append(f'epoch_end {len(trainer.history)}')
+
+        def on_fit_end(self, trainer):
+            calls.append(f'fit_end {trainer.status}')
+    kit.d2l.set_seed(3)
+    data = small_data(kit.d2l, train_examples=128, val_examples=100)
+    model, params = kit.make_model(data)
+    trainer = kit.d2l.Trainer(max_epochs=2, callbacks=[Recorder()])
     kit.fit(trainer, model, data, params)
-    assert np.isfinite(trainer.losses).all() and trainer.losses[-1] < trainer.losses[0]
+    assert calls == ['fit_start', 'epoch_start 0', 'step', 'step', 'epoch_end 1',
+                     'epoch_start 1', 'step', 'step', 'epoch_end 2', 'fit_end finished']
+    run = trainer.record
+    assert json.loads(json.dumps(run, allow_nan=False)) == run
+    assert run['framework'] == {'torch': 'pytorch'}.get(kit.module_name, kit.module_name)
+    assert run['budget']['name'] == 'full' and run['device']['type'] == 'cpu'
+    assert (run['epochs_requested'], run['epochs_run'], run['steps']) == (2, 2, 4)
+    assert run['history'] == trainer.history and run['status'] == 'finished'
+    assert run['seed'] == 3 and run['batch_size'] == 64 and run['wall_time_s'] > 0
+    assert run['host']['cpu_count'] >= 1 and run['versions']['d2lmini']
+
+
+def test_run_record_is_a_display_output_in_a_notebook(kit, monkeypatch):
+    shown = []
+    import IPython.display
+    monkeypatch.setattr(IPython.display, 'display',
+                        lambda *objects, **kwargs: shown.append((objects, kwargs)))
+    monkeypatch.setattr(record.RunRecorder, '__init__',
+                        lambda self, live=None: setattr(self, 'live', True))
+    trainer, _ = train_small_cnn(kit, data=small_data(kit.d2l, train_examples=128))
+    bundles = [objects[0] for objects, kwargs in shown if kwargs.get('raw')]
+    assert bundles == [{record.MIME_TYPE: trainer.record}]
+
+
+def test_a_second_fit_continues_from_the_trained_weights(kit):
+    kit.d2l.set_seed(0)
+    data = small_data(kit.d2l)
+    model, params = kit.make_model(data)
+    trainer = kit.d2l.Trainer(max_epochs=1)
+    kit.fit(trainer, model, data, params)
+    first = list(trainer.losses)
+    kit.fit(trainer, model, data, None)
+    assert np.mean(trainer.losses[:5]) < np.mean(first[:5]) - 0.8
+    assert np.mean(trainer.losses[:5]) < np.mean(first[-5:]) + 0.5
+
+
+def batch_norm_and_dropout_model(kit, data):
+    return kit.make_model(data, net=kit.make_bn_dropout_net())
+
+
+def test_batch_norm_and_dropout_train_repeatably(kit):
+    def run():
+        kit.d2l.set_seed(5)
+        data = small_data(kit.d2l, train_examples=640, val_examples=256)
+        model, params = batch_norm_and_dropout_model(kit, data)
+        trainer = kit.d2l.Trainer(max_epochs=1)
+        kit.fit(trainer, model, data, params)
+        return trainer
+    first, second = run(), run()
+    np.testing.assert_array_equal(first.losses, second.losses)     # dropout draws repeat
+    assert np.mean(first.losses[-3:]) < np.mean(first.losses[:3]) - 0.3
+    assert first.history[0]['val_acc'] > 0.4                       # inference mode works
+
+
+def test_layer_summary_has_no_side_effects(kit, capsys):
+    kit.d2l.set_seed(0)
+    data = small_data(kit.d2l, train_examples=128)
+    model, params = batch_norm_and_dropout_model(kit, data)
+    trainer = kit.d2l.Trainer(max_epochs=1)
+    kit.fit(trainer, model, data, params)       # BatchNorm statistics are no longer the initial ones
+    state = kit.state_arrays(model, params)
+    shape = (2, 1, 28, 28) if kit.layout == 'NCHW' else (2, 28, 28, 1)
+    kit.d2l.set_seed(1)
+    model.layer_summary(shape)
+    after_summary = kit.d2l.FashionMNIST(batch_size=8).train_dataloader().rng.integers(1 << 30)
+    kit.d2l.set_seed(1)
+    without_summary = kit.d2l.FashionMNIST(batch_size=8).train_dataloader().rng.integers(1 << 30)
+    assert after_summary == without_summary, 'the summary drew from the seeded stream'
+    for before, after in zip(state, kit.state_arrays(model, params)):
+        np.testing.assert_array_equal(before, after)
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith('output shape: (2, 10)')
+
+
+def test_layer_summary_walks_a_model_without_a_sequential_net(kit, capsys):
+    data = small_data(kit.d2l, train_examples=128)
+    model = kit.make_named_model()
+    kit.init_model(model, data)
+    shape = (1, 1, 28, 28) if kit.layout == 'NCHW' else (1, 28, 28, 1)
+    model.layer_summary(shape)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == ['stem', 'head']
+    assert lines[-1].endswith('output shape: (1, 10)')
+    kit.make_named_model().layer_summary(shape)     # not built yet: still one line a child
+    assert [line.split()[0] for line in capsys.readouterr().out.strip().splitlines()] == \
+        ['stem', 'head']
+
+
+def checkpointed_run(kit, directory, max_epochs, at_call=None, seed=11):
+    """A fresh model and data, as a new process would make them, trained with checkpoints;
+    `at_call`: raise KeyboardInterrupt in that batch conversion."""
+    kit.d2l.set_seed(seed)
+    data = small_data(kit.d2l, train_examples=640, val_examples=200)
+    if at_call is not None:
+        def interrupt(images):
+            raise KeyboardInterrupt
+        data = poison(data, at_call, interrupt)
+    model, params = kit.make_model(data)
+    trainer = kit.d2l.Trainer(max_epochs=max_epochs, checkpoint_dir=directory)
+    kit.fit(trainer, model, data, params)
+    return trainer, model
+
+
+def test_a_resumed_run_repeats_an_uninterrupted_one_exactly(kit, tmp_path, capsys):
+    whole, whole_model = checkpointed_run(kit, tmp_path / 'whole', max_epochs=3)
+    checkpointed_run(kit, tmp_path / 'cut', max_epochs=1)                  # stops after epoch 1
+    with pytest.raises(KeyboardInterrupt):                                 # Ctrl-C in epoch 2
+        checkpointed_run(kit, tmp_path / 'cut', max_epochs=3, at_call=9)
+    assert 'Checkpoint written to' in capsys.readouterr().out
+    resumed, resumed_model = checkpointed_run(kit, tmp_path / 'cut', max_epochs=3)
+    out = capsys.readouterr().out
+    assert 'Resuming from the checkpoint' in out and 'continuing with epoch 2, step 7' in out
+    assert resumed.losses == whole.losses
+    for ours, theirs in zip(resumed.history, whole.history):
+        assert {k: ours[k] for k in ('train_loss', 'val_loss', 'val_acc')} == \
+               {k: theirs[k] for k in ('train_loss', 'val_loss', 'val_acc')}
+    np.testing.assert_array_equal(kit.weights(resumed, resumed_model),
+                                  kit.weights(whole, whole_model))
+    assert resumed.record['resumed_from']['epoch'] == 1
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_and_kept(kit, tmp_path):
+    checkpointed_run(kit, tmp_path, max_epochs=1)
+    latest = tmp_path / (tmp_path / 'latest').read_text()
+    kit.d2l.set_seed(0)
+    data = small_data(kit.d2l, train_examples=640, val_examples=200)
+    model, params = kit.make_model(data, linear=True)                      # another model
+    with pytest.raises(CheckpointError, match=f'{latest}.*does not fit.*parameters that differ'):
+        kit.fit(kit.d2l.Trainer(max_epochs=2, checkpoint_dir=tmp_path), model, data, params)
+    meta = json.loads((latest / 'trainer.json').read_text())
+    meta['signature']['framework'] = 'another'
+    (latest / 'trainer.json').write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r'written by another, this is'):
+        checkpointed_run(kit, tmp_path, max_epochs=2)
+    (latest / 'trainer.json').write_text('{"format": 1, "sign')              # truncated
+    with pytest.raises(CheckpointError, match=f'{latest / "trainer.json"} is missing or corrupt'):
+        checkpointed_run(kit, tmp_path, max_epochs=2)
+    assert (latest / 'trainer.json').read_text() == '{"format": 1, "sign'    # nothing overwritten
+
+
+def test_a_corrupt_weights_file_is_named(kit, tmp_path):
+    checkpointed_run(kit, tmp_path, max_epochs=1)
+    latest = tmp_path / (tmp_path / 'latest').read_text()
+    for file in latest.iterdir():
+        if file.name != 'trainer.json':
+            file.write_bytes(file.read_bytes()[:40])
+    with pytest.raises(CheckpointError, match=f'Could not load the checkpoint {latest}'):
+        checkpointed_run(kit, tmp_path, max_epochs=2)
+
+
+def test_checkpoint_dir_comes_from_the_environment(kit, tmp_path, monkeypatch):
+    monkeypatch.setenv(checkpoint.ENV_VAR, str(tmp_path))
+    checkpointed_run(kit, None, max_epochs=1)
+    assert (tmp_path / 'latest').read_text() == 'epoch-0001-step-00000'
+
+
+def test_chapter_exercise_batch_norm_after_every_convolution_trains(kit):
+    """The chapter's first exercise: its GoogLeNet with `conv_relu` swapped for a version with
+    batch normalization between convolution and ReLU, trained on real data."""
+    from book.tools.chapters import load_code
+    ns = load_code('googlenet', kit.framework_id)
+    ns['conv_relu'] = kit.conv_bn_relu()
+    d2l = ns['d2l']
+    d2l.set_seed(0)
+    data = d2l.FashionMNIST(batch_size=16, resize=(32, 32))
+    data.train = tuple(a[:16 * 6] for a in data.train)
+    data.val = tuple(a[:32] for a in data.val)
+    model = ns['GoogleNet'](lr=0.05)
+    params = kit.init_model(model, data)
+    statistics = {}
+
+    class KeepStatistics(d2l.training.Callback):
+        def on_fit_start(self, trainer):
+            statistics.update({name: value for name, value in trainer.parameter_arrays().items()
+                               if 'mean' in name})
+    trainer = d2l.Trainer(max_epochs=1, callbacks=[KeepStatistics()])
+    kit.fit(trainer, model, data, params)
+    assert statistics, 'the model has no batch-normalization statistics'
+    after = trainer.parameter_arrays()
+    assert all(not np.array_equal(after[name], value) for name, value in statistics.items())
+    assert np.isfinite(trainer.losses).all() and np.isfinite(trainer.history[0]['val_loss'])
+
+
+def test_chapter_googlenet_repeats_in_one_process(kit):
+    """Two seeded runs of the chapter's GoogLeNet in one process give the same losses and
+    weights (in TensorFlow the second used to part from the first after four steps)."""
+    from book.tools.chapters import load_code
+    ns = load_code('googlenet', kit.framework_id)
+    d2l = ns['d2l']
+
+    def run():
+        d2l.set_seed(0)
+        data = d2l.FashionMNIST(batch_size=32, resize=(64, 64))
+        data.train = tuple(a[:32 * 8] for a in data.train)
+        data.val = tuple(a[:32] for a in data.val)
+        model = ns['GoogleNet'](lr=0.05)
+        params = kit.init_model(model, data)
+        trainer = d2l.Trainer(max_epochs=1)
+        kit.fit(trainer, model, data, params)
+        return trainer.losses, kit.weights(trainer, model)
+    (first_losses, first_weights), (second_losses, second_weights) = run(), run()
+    assert first_losses == second_losses
+    np.testing.assert_array_equal(first_weights, second_weights)

@@ -1,23 +1,25 @@
 """Run by test_parity.py in the MXNet environment: PyTorch's weights in, MXNet's logits out.
 
-usage: python parity_mxnet.py reference.npz result.npz
+usage: python parity_mxnet.py CHAPTER MODEL INPUT_SHAPE(JSON) reference.npz result.npz
+(with the repository on PYTHONPATH)
 """
 import contextlib
 import io
+import json
 import sys
 
 import numpy as np
 
-from chapter import load_chapter
+from book.tools.chapters import load_code
 
 
-def main(reference_path, result_path):
+def main(chapter, model_class, input_shape, reference_path, result_path):
     reference = np.load(reference_path)
-    ns = load_chapter('mxnet')
-    nd = ns['nd']
-    model = ns['GoogleNet']()
+    input_shape = tuple(json.loads(input_shape))
+    model = load_code(chapter, 'mxnet')[model_class]()   # first: d2lmini prepares numpy for MXNet
+    from mxnet import nd
     model.initialize()
-    model(nd.zeros((1, 1, 96, 96)))             # infer the deferred shapes
+    model(nd.zeros(input_shape))             # infer the deferred shapes
     params = list(model.collect_params().values())
     weights = [reference[f'w{i}'] for i in range(len(reference.files) - 2)]
     assert len(params) == len(weights), (len(params), len(weights))
@@ -26,7 +28,7 @@ def main(reference_path, result_path):
         param.set_data(nd.array(weight))
     summary = io.StringIO()
     with contextlib.redirect_stdout(summary):
-        model.layer_summary((1, 1, 96, 96))
+        model.layer_summary(input_shape)
     logits = model(nd.array(reference['X'])).asnumpy()
     np.savez(result_path, logits=logits, num_params=sum(int(np.prod(p.shape)) for p in params),
              summary=summary.getvalue())

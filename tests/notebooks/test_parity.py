@@ -1,5 +1,8 @@
-"""The four notebooks compute the same function: same parameter count, same module output
-shapes, and, with PyTorch's weights copied into each, the same logits on the same batch."""
+"""A chapter's notebooks compute the same function: same parameter count, same module output
+shapes, and, with PyTorch's weights copied into each, the same logits on the same batch.
+
+For every chapter whose book/<chapter>/chapter.yml has a `parity` section (model class, input
+shape, parameter count, module output shapes)."""
 import contextlib
 import io
 import json
@@ -7,17 +10,21 @@ import os
 import pathlib
 import re
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from chapter import ROOT, load_chapter
+from book.tools.chapters import ROOT, chapters, facts, load_code
+from d2lmini import frameworks
+from d2lmini.frameworks import IDS
 
-NUM_PARAMS = 5_977_530
 MAX_RELATIVE_ERROR = 1e-4
-MXNET_PYTHON = ROOT / '.venv-mxnet' / 'bin' / 'python'
 REPORT = ROOT / '_build' / 'parity.json'
+CHECKED = {chapter: facts(chapter)['parity'] for chapter in chapters() if 'parity' in facts(chapter)}
+
+
+def nhwc(shape):
+    return (shape[0], *shape[2:], shape[1])
 
 
 def module_shapes(summary, layout):
@@ -45,35 +52,44 @@ def to_channels_last(weight):
     return weight.transpose(2, 3, 1, 0) if weight.ndim == 4 else weight.T
 
 
-@pytest.fixture(scope='module')
-def reference():
-    """PyTorch's initialized weights, a real batch at 96x96, and PyTorch's logits for it."""
+_references = {}
+
+
+def reference_for(chapter):
+    """PyTorch's initialized weights, a real batch, and PyTorch's logits for it (once per chapter)."""
+    if chapter in _references:
+        return _references[chapter]
     import torch
-    ns = load_chapter('pytorch')
+    spec = CHECKED[chapter]
+    ns = load_code(chapter, 'pytorch')
     d2l = ns['d2l']
     d2l.set_seed(0)
-    model = ns['GoogleNet']()
-    model.apply_init([torch.zeros(1, 1, 96, 96)], d2l.init_cnn)
+    model = ns[spec['model']]()
+    model.apply_init([torch.zeros(*spec['input_shape'])], d2l.init_cnn)
     model.eval()
-    X, _ = next(iter(d2l.FashionMNIST(batch_size=16, resize=(96, 96)).val_dataloader()))
+    data = d2l.FashionMNIST(batch_size=16, resize=tuple(spec['input_shape'][2:]))
+    X, _ = next(iter(data.val_dataloader()))
     with torch.no_grad():
         logits = model(X).numpy()
-    return dict(weights=[p.detach().numpy() for p in model.parameters()], X=X.numpy(),
-                logits=logits, summary=printed(model.layer_summary, (1, 1, 96, 96)))
+    _references[chapter] = dict(
+        chapter=chapter, spec=spec, weights=[p.detach().numpy() for p in model.parameters()],
+        X=X.numpy(), logits=logits, summary=printed(model.layer_summary, tuple(spec['input_shape'])))
+    return _references[chapter]
 
 
 def tensorflow_result(reference):
     import tensorflow as tf
-    ns = load_chapter('tensorflow')
-    model = ns['GoogleNet']()
-    model(tf.zeros((1, 96, 96, 1)))
+    spec = reference['spec']
+    ns = load_code(reference['chapter'], 'tensorflow')
+    model = ns[spec['model']]()
+    model(tf.zeros(nhwc(spec['input_shape'])))
     variables = model.trainable_variables
     assert len(variables) == len(reference['weights'])
     for variable, weight in zip(variables, reference['weights']):
         variable.assign(to_channels_last(weight))
     logits = model(reference['X'].transpose(0, 2, 3, 1), training=False).numpy()
     return logits, sum(int(np.prod(v.shape)) for v in variables), \
-        printed(model.layer_summary, (1, 96, 96, 1))
+        printed(model.layer_summary, nhwc(spec['input_shape']))
 
 
 def definition_order(path):
@@ -89,9 +105,10 @@ def definition_order(path):
 def jax_result(reference):
     import jax
     from flax import traverse_util
-    ns = load_chapter('jax')
-    model = ns['GoogleNet']()
-    params = model.apply_init([np.zeros((1, 96, 96, 1), np.float32)])
+    spec = reference['spec']
+    ns = load_code(reference['chapter'], 'jax')
+    model = ns[spec['model']]()
+    params = model.apply_init([np.zeros(nhwc(spec['input_shape']), np.float32)])
     flat = traverse_util.flatten_dict(params)
     assert len(flat) == len(reference['weights'])
     for path, weight in zip(sorted(flat, key=definition_order), reference['weights']):
@@ -101,24 +118,29 @@ def jax_result(reference):
     params = traverse_util.unflatten_dict(flat)
     logits = np.asarray(model.apply({'params': params}, reference['X'].transpose(0, 2, 3, 1)))
     return logits, sum(int(np.prod(v.shape)) for v in flat.values()), \
-        printed(model.layer_summary, (1, 96, 96, 1))
+        printed(model.layer_summary, nhwc(spec['input_shape']))
 
 
 def mxnet_result(reference, tmp_path):
-    assert MXNET_PYTHON.exists(), f'{MXNET_PYTHON} is missing: run `make setup`'
+    python = ROOT / frameworks.get('mxnet').venv / 'bin' / 'python'
+    assert python.exists(), f'{python} is missing: run `make setup`'
     inputs, outputs = tmp_path / 'reference.npz', tmp_path / 'mxnet.npz'
     np.savez(inputs, X=reference['X'], logits=reference['logits'],
              **{f'w{i}': w for i, w in enumerate(reference['weights'])})
-    run = subprocess.run([str(MXNET_PYTHON), str(pathlib.Path(__file__).with_name('parity_mxnet.py')),
+    spec = reference['spec']
+    run = subprocess.run([str(python), str(pathlib.Path(__file__).with_name('parity_mxnet.py')),
+                          reference['chapter'], spec['model'], json.dumps(spec['input_shape']),
                           str(inputs), str(outputs)], capture_output=True, text=True, timeout=600,
-                         env=dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).parent)))
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert run.returncode == 0, run.stderr[-3000:]
     result = np.load(outputs)
     return result['logits'], int(result['num_params']), str(result['summary'])
 
 
-@pytest.mark.parametrize('fw', ['pytorch', 'tensorflow', 'jax', 'mxnet'])
-def test_same_function_in_every_fw(fw, reference, tmp_path):
+@pytest.mark.parametrize('chapter, fw', [(chapter, fw) for chapter in CHECKED for fw in IDS])
+def test_same_function_in_every_fw(chapter, fw, tmp_path):
+    reference = reference_for(chapter)
+    spec = reference['spec']
     if fw == 'pytorch':
         logits, num_params, summary = (reference['logits'],
                                        sum(w.size for w in reference['weights']),
@@ -127,12 +149,12 @@ def test_same_function_in_every_fw(fw, reference, tmp_path):
         logits, num_params, summary = mxnet_result(reference, tmp_path)
     else:
         logits, num_params, summary = globals()[f'{fw}_result'](reference)
-    layout = 'NHWC' if fw in ('tensorflow', 'jax') else 'NCHW'
-    assert num_params == NUM_PARAMS
+    layout = 'NHWC' if fw in ('tensorflow', 'jax') else 'NCHW'   # as the code above feeds them
+    assert num_params == spec['parameters']
     assert module_shapes(summary, layout) == module_shapes(reference['summary'], 'NCHW') == [
-        (1, 64, 24, 24), (1, 192, 12, 12), (1, 480, 6, 6), (1, 832, 3, 3), (1, 1024), (1, 10)]
+        tuple(shape) for shape in spec['module_output_shapes']]
     error = relative_error(logits, reference['logits'])
-    record(fw, error)
+    record(f'{chapter}/{fw}', error)
     assert logits.shape == (16, 10) and np.abs(reference['logits']).max() > 1e-3
     assert error <= MAX_RELATIVE_ERROR, f'{fw}: relative error {error:.2e} against PyTorch'
 
@@ -144,3 +166,29 @@ def record(framework, error):
     report[framework] = error
     REPORT.write_text(json.dumps(report, indent=1))
     print(f'{framework}: relative error of the logits against PyTorch {error:.2e}')
+
+
+def seeded_start(chapter, fw, tmp_path):
+    python = ROOT / frameworks.get(fw).venv / 'bin' / 'python'
+    spec, result = CHECKED[chapter], tmp_path / f'{fw}.npz'
+    run = subprocess.run([str(python), '-m', 'tests.notebooks.seeded_start', chapter, fw,
+                          spec['model'], json.dumps(spec['input_shape']), str(result)],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return np.load(result)
+
+
+@pytest.mark.parametrize('chapter', list(CHECKED))
+def test_one_seed_gives_every_framework_the_same_start(chapter, tmp_path):
+    """No weights copied: with one seed, d2lmini's `init_cnn` gives the four models the same
+    initial weights, so their logits agree and their first training losses (same data order)
+    agree closely."""
+    results = {fw: seeded_start(chapter, fw, tmp_path) for fw in IDS}
+    reference = results['pytorch']
+    assert np.abs(reference['logits']).max() > 1e-3
+    for fw, result in results.items():
+        error = relative_error(result['logits'], reference['logits'])
+        record(f'{chapter}/{fw} (seeded start)', error)
+        assert error <= MAX_RELATIVE_ERROR, f'{fw}: initial logits {error:.2e} from PyTorch\'s'
+        np.testing.assert_allclose(result['losses'], reference['losses'], atol=1e-3,
+                                   err_msg=f'{fw}: first training losses')

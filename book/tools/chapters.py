@@ -1,0 +1,77 @@
+"""Where the book's chapters are, what is known about them, and their code.
+
+A chapter is a `_toc.yml` entry `book/<name>/index`: the page the build merges from the
+folder's notebooks `book/<name>/<name>_<framework>.ipynb`. Facts the tests check about a
+chapter (its parameter count, ...) are in `book/<name>/chapter.yml`.
+`python -m book.tools.chapters` prints every chapter's notebooks (for the Makefile).
+"""
+import contextlib
+import io
+import json
+import pathlib
+import re
+
+from d2lmini.frameworks import FRAMEWORKS
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PAGE = 'index'
+SKIPPED_TAGS = {'colab-install', 'train'}   # cells `load_code` leaves out
+
+
+class ChapterError(Exception):
+    pass
+
+
+def chapters(root=ROOT):
+    """The chapter names, in _toc.yml's order."""
+    import yaml   # not in MXNet's environment, which needs only load_code
+
+    def files(entry):
+        if isinstance(entry, list):
+            for item in entry:
+                yield from files(item)
+        elif isinstance(entry, dict):
+            yield entry.get('file') or entry.get('root') or ''
+            yield from files([v for v in entry.values() if isinstance(v, (list, dict))])
+
+    toc = yaml.safe_load((pathlib.Path(root) / '_toc.yml').read_text())
+    matches = (re.fullmatch(rf'book/([\w-]+)/{PAGE}(?:\.ipynb)?', f) for f in files(toc))
+    return [m.group(1) for m in matches if m]
+
+
+def notebook_path(chapter, framework, root=ROOT):
+    return pathlib.Path(root) / 'book' / chapter / f'{chapter}_{framework}.ipynb'
+
+
+def notebooks(chapter, root=ROOT):
+    """framework id -> notebook path, in book order; ChapterError naming any that are missing."""
+    found = {fw.id: notebook_path(chapter, fw.id, root) for fw in FRAMEWORKS}
+    missing = [str(p.relative_to(root)) for p in found.values() if not p.exists()]
+    if missing:
+        raise ChapterError(f'_toc.yml lists book/{chapter}/{PAGE}, but these notebooks are '
+                           f'missing: {", ".join(missing)}')
+    return found
+
+
+def facts(chapter, root=ROOT):
+    """The chapter's chapter.yml as a dict ({} without one)."""
+    import yaml
+    path = pathlib.Path(root) / 'book' / chapter / 'chapter.yml'
+    return yaml.safe_load(path.read_text()) or {} if path.exists() else {}
+
+
+def load_code(chapter, framework, root=ROOT, quiet=True):
+    """Run a notebook's code cells but the install and training cells, and return the
+    namespace: tests and benchmarks use exactly the code the reader sees."""
+    path = notebook_path(chapter, framework, root)
+    namespace = {'__name__': f'{chapter}_{framework}'}
+    for index, cell in enumerate(json.loads(path.read_text())['cells']):
+        if cell['cell_type'] == 'code' and not SKIPPED_TAGS & set(cell['metadata'].get('tags', [])):
+            code = compile(''.join(cell['source']), f'{path.name}[cell {index}]', 'exec')
+            with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+                exec(code, namespace)
+    return namespace
+
+
+if __name__ == '__main__':
+    print(' '.join(str(p.relative_to(ROOT)) for c in chapters() for p in notebooks(c).values()))
