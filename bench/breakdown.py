@@ -41,7 +41,7 @@ def xplane_events(logdir):
 
 
 class Profiler:
-    """start() and stop() around the profiled epoch; totals() -> {operation: ms}."""
+    """start() and stop(trainer) around the profiled steps; totals() -> {operation: ms}."""
 
 
 class TorchProfiler(Profiler):
@@ -50,7 +50,7 @@ class TorchProfiler(Profiler):
         self.profile = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
         self.profile.__enter__()
 
-    def stop(self):
+    def stop(self, trainer):
         self.profile.__exit__(None, None, None)
 
     def totals(self):
@@ -63,7 +63,7 @@ class TensorFlowProfiler(Profiler):
         self.logdir = tempfile.mkdtemp()
         tf.profiler.experimental.start(self.logdir)
 
-    def stop(self):
+    def stop(self, trainer):
         import tensorflow as tf
         tf.profiler.experimental.stop()
 
@@ -82,8 +82,9 @@ class JaxProfiler(Profiler):
         self.logdir = tempfile.mkdtemp()
         jax.profiler.start_trace(self.logdir)
 
-    def stop(self):
+    def stop(self, trainer):
         import jax
+        jax.block_until_ready(trainer.state)    # the last step's work, traced
         jax.profiler.stop_trace()
 
     def totals(self, hlo):
@@ -119,7 +120,7 @@ class MXNetProfiler(Profiler):
         mx.profiler.set_config(profile_all=True, aggregate_stats=True, filename=self.file)
         mx.profiler.set_state('run')
 
-    def stop(self):
+    def stop(self, trainer):
         import mxnet as mx
         mx.nd.waitall()
         mx.profiler.set_state('stop')
@@ -155,16 +156,21 @@ def main(argv=None):
     params = model.apply_init([next(iter(data.get_dataloader(True)))[0]], d2l.init_cnn)
     seconds = []
 
-    class Profiled(d2l.Trainer):
-        def fit_epoch(self, train_loader, val_loader):
-            if self.epoch == 1:
+    class Profile(d2l.Callback):
+        """Profiles the second epoch, the first being the warm-up."""
+        def on_epoch_start(self, trainer):
+            if trainer.epoch == 1:
                 profiler.start()
-            super().fit_epoch(train_loader, val_loader)
-            if self.epoch == 1:
-                profiler.stop()
-                seconds.append(args.steps * BATCH_SIZE / self.history[-1]['examples_per_sec'])
 
-    trainer = Profiled(max_epochs=2)
+        def on_train_step_end(self, trainer):
+            if trainer.epoch == 1 and trainer.step == args.steps:   # before validation
+                profiler.stop(trainer)
+
+        def on_epoch_end(self, trainer):
+            if trainer.epoch == 1:
+                seconds.append(args.steps * BATCH_SIZE / trainer.history[-1]['examples_per_sec'])
+
+    trainer = d2l.Trainer(max_epochs=2, callbacks=[Profile()])
     trainer.fit(model, data, *([] if args.framework != 'jax' else [params]))
     if args.framework == 'jax':
         hlo = trainer.compiled_train_step.lower(trainer.state, trainer.prepare_batch(
