@@ -143,9 +143,10 @@ def _max_pool_bwd(window_shape, strides, padding, residuals, grad):
     views, to_inputs = jax.vjp(
         lambda x: _max_pool_views(x, window_shape, strides, padding), inputs)
     # The first maximum in window order takes the gradient: `first` is its offset's index.
-    first = jnp.full(outputs.shape, len(views) - 1, jnp.int8)
+    index_type = jnp.int8 if len(views) <= 127 else jnp.int32      # one byte, for 3x3
+    first = jnp.full(outputs.shape, len(views) - 1, index_type)
     for index in reversed(range(len(views) - 1)):
-        first = jnp.where(views[index] == outputs, jnp.int8(index), first)
+        first = jnp.where(views[index] == outputs, index_type(index), first)
     # Computed once and stored: fused into each of its nine uses, it would be recomputed.
     first, grad = lax.optimization_barrier((first, grad))
     return to_inputs(tuple(jnp.where(first == index, grad, 0) for index in range(len(views))))

@@ -130,7 +130,8 @@ class Trainer(training.Trainer):
     @property
     def memory_format(self):
         # On the CPU, oneDNN's convolutions run fastest channels-last (NHWC): GoogLeNet trains
-        # about 1.2x faster than in the default NCHW. Values and shapes stay the same.
+        # 1.2x to 1.6x faster than in the default NCHW (bench/README.md). Values and shapes
+        # stay the same.
         return torch.channels_last if self.device.type == 'cpu' else torch.preserve_format
 
     def device_model(self):
