@@ -27,6 +27,7 @@ GFLOP_PER_IMAGE = 1.642     # GoogLeNet at 96x96, one training image: forward pl
 TARGET_RATIO, TARGET_PIPELINE = 0.97, 20
 README = HERE / 'README.md'
 BEGIN, END = '<!-- bench:begin -->', '<!-- bench:end -->'
+PROFILE_BEGIN, PROFILE_END = '<!-- profile:begin -->', '<!-- profile:end -->'
 
 
 def parse_args():
@@ -37,6 +38,11 @@ def parse_args():
     measure.add_options(parser)
     parser.add_argument('--out', type=pathlib.Path, default=HERE / 'results.json')
     parser.add_argument('--no-readme', action='store_true', help='leave bench/README.md as is')
+    parser.add_argument('--profile', action='store_true',
+                        help='also profile each framework\'s train step (breakdown.py) and '
+                             'print its five most expensive operations')
+    parser.add_argument('--profile-only', action='store_true',
+                        help='only the profiles, no throughput measurement')
     return parser.parse_args()
 
 
@@ -72,6 +78,37 @@ def run_worker(framework, device, args):
         row = json.loads(result.read_text())
         row['seconds'] = time.perf_counter() - started
         return row
+
+
+def run_breakdown(framework):
+    """The framework's own profile of one d2lmini train step, in its own process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = pathlib.Path(tmp) / 'profile.json'
+        print(f'\n== {framework}: profile', flush=True)
+        status = subprocess.run([str(PYTHONS[framework]), '-m', 'bench.breakdown', framework,
+                                 str(result)], cwd=ROOT).returncode
+        if status != 0 or not result.exists():
+            print(f'== {framework}: profile failed (exit status {status}), left out')
+            return None
+        return json.loads(result.read_text())
+
+
+def profile_table(profiles):
+    lines = ['| framework | s/step profiled | 1 | 2 | 3 | 4 | 5 |', '|---|--:|---|---|---|---|---|']
+    for p in profiles:
+        cells = [f"`{row['op'][:60]}` {row['share']:.0%}" for row in p['top']]
+        lines.append(f"| {p['framework']} | {p['step_seconds']:.2f} | " + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def profiles(frameworks, option):
+    found = [p for p in (run_breakdown(fw) for fw in frameworks) if p is not None]
+    text = (f"{time.strftime('%Y-%m-%d %H:%M')}, `make bench BENCH_ARGS={option}`: the five "
+            'most expensive operations of one d2lmini train step (batch 128, 96x96, CPU) by '
+            "each framework's own profiler (`bench/breakdown.py`), with their share of the "
+            "profiled operations' time.\n\n" + profile_table(found))
+    print('\n' + text)
+    return found, text
 
 
 def add_derived(rows, reference_gflops):
@@ -135,15 +172,19 @@ def describe(report):
         f"OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset), median of {len(mm['all_gflops'])}.\n")
 
 
-def update_readme(report):
+def update_readme(block, begin=BEGIN, end=END):
     text = README.read_text()
-    start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
-    block = f"\n{describe(report)}\n{report['table']}\n"
-    README.write_text(text[:start] + block + text[stop:])
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    README.write_text(text[:start] + f'\n{block}\n' + text[stop:])
 
 
 def main():
     args = parse_args()
+    if args.profile_only:
+        found, text = profiles(args.frameworks.split(','), '--profile-only')
+        if not args.no_readme:
+            update_readme(text, PROFILE_BEGIN, PROFILE_END)
+        return
     started, load_at_start = time.perf_counter(), os.getloadavg()[0]
     reference = matmul()
     print(f"float32 matmul: {reference['gflops']:.0f} GFLOP/s ({reference['library']}, "
@@ -166,9 +207,13 @@ def main():
                   rows=rows)
     report['table'] = table(rows)
     print('\n' + describe(report) + '\n' + report['table'])
+    if args.profile:
+        report['profiles'], text = profiles(args.frameworks.split(','), '--profile')
     args.out.write_text(json.dumps(report, indent=1) + '\n')
     if not args.no_readme:
-        update_readme(report)
+        update_readme(f"{describe(report)}\n{report['table']}")
+        if args.profile:
+            update_readme(text, PROFILE_BEGIN, PROFILE_END)
     missed = [r['framework'] for r in rows if not (r['meets_ratio'] and r['meets_pipeline'])]
     if missed:
         print(f"\nTargets missed (✗) by: {', '.join(missed)}")

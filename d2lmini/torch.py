@@ -127,6 +127,13 @@ class Trainer(training.Trainer):
     framework = 'pytorch'
     cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
 
+    @property
+    def memory_format(self):
+        # On the CPU, oneDNN's convolutions run fastest channels-last (NHWC): GoogLeNet trains
+        # 1.2x to 1.6x faster than in the default NCHW (bench/README.md). Values and shapes
+        # stay the same.
+        return torch.channels_last if self.device.type == 'cpu' else torch.preserve_format
+
     def device_model(self):
         return torch.cuda.get_device_name(self.device) if self.on_gpu else None
 
@@ -138,7 +145,7 @@ class Trainer(training.Trainer):
                 'torch_num_interop_threads': torch.get_num_interop_threads()}
 
     def prepare_model(self, model, first_batch):
-        model.to(self.device)
+        model.to(self.device, memory_format=self.memory_format)
         self.optimizer = model.configure_optimizers()
 
     def parameter_arrays(self):
@@ -166,7 +173,8 @@ class Trainer(training.Trainer):
         self.restore((state['model'], state['optimizer']))
 
     def prepare_batch(self, batch):
-        return [a.to(self.device, non_blocking=True) for a in batch]
+        return [a.to(self.device, non_blocking=True, memory_format=self.memory_format
+                     if a.dim() == 4 else torch.preserve_format) for a in batch]
 
     def train_step(self, batch):
         self.model.train()
