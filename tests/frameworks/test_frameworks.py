@@ -501,3 +501,25 @@ def test_chapter_googlenet_repeats_in_one_process(kit):
     (first_losses, first_weights), (second_losses, second_weights) = run(), run()
     assert first_losses == second_losses
     np.testing.assert_array_equal(first_weights, second_weights)
+
+
+def test_ctrl_c_during_a_step_stops_after_that_step(kit, capsys):
+    """A real SIGINT, as Jupyter's interrupt button or Ctrl-C sends it, arriving during step 5:
+    the step completes, then training stops with its weights and all five losses kept."""
+    import os
+    import signal
+    from d2lmini.training import Callback
+
+    class PressCtrlC(Callback):
+        def on_train_step_end(self, trainer):
+            if trainer.step == 5:
+                os.kill(os.getpid(), signal.SIGINT)
+    kit.d2l.set_seed(0)
+    data = small_data(kit.d2l, train_examples=640)
+    model, params = kit.make_model(data)
+    trainer = kit.d2l.Trainer(max_epochs=1, callbacks=[PressCtrlC()])
+    with pytest.raises(KeyboardInterrupt):
+        kit.fit(trainer, model, data, params)
+    assert len(trainer.losses) == 5 and trainer.interrupted
+    assert 'Interrupted in epoch 1 after step 5 of 10' in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handler restored
