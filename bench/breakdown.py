@@ -106,7 +106,6 @@ class JaxProfiler(Profiler):
         if untraced > 0:
             totals['outside traced thunks: Eigen convolutions, idle'] = untraced
         return totals
-        return totals, busy
 
 
 class MXNetProfiler(Profiler):
