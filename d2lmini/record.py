@@ -1,8 +1,9 @@
 """The run record: what one `Trainer.fit` did, as data.
 
 `Trainer.fit` keeps it as `trainer.record` (a JSON-ready dict) and, in a notebook, writes it
-into the cell's outputs as one display output of MIME type `MIME_TYPE`: data that tools such
-as the book build read, and that notebook front ends do not show. Keys (schema 1):
+into the cell's outputs as one display output of MIME type `MIME_TYPE` (with an empty
+text/plain beside it): data that tools such as the book build read, and that notebook front
+ends do not show. Keys (schema 1):
 
     schema, framework, versions {library: version}, budget {name, reason, max_epochs,
     max_train_batches, max_val_batches}, device {type: 'cpu'|'gpu', name, model},
@@ -110,4 +111,6 @@ class RunRecorder(Callback):
         trainer.record = build(trainer)
         if self.live:
             from IPython.display import display
-            display({MIME_TYPE: trainer.record}, raw=True)
+            # An empty text/plain beside it: a front end that does not know the MIME type
+            # (JupyterLab would say 'No renderer could be found') shows an empty output instead.
+            display({MIME_TYPE: trainer.record, 'text/plain': ''}, raw=True)

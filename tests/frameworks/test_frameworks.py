@@ -320,7 +320,7 @@ def test_run_record_is_a_display_output_in_a_notebook(kit, monkeypatch):
                         lambda self, live=None: setattr(self, 'live', True))
     trainer, _ = train_small_cnn(kit, data=small_data(kit.d2l, train_examples=128))
     bundles = [objects[0] for objects, kwargs in shown if kwargs.get('raw')]
-    assert bundles == [{record.MIME_TYPE: trainer.record}]
+    assert bundles == [{record.MIME_TYPE: trainer.record, 'text/plain': ''}]
 
 
 def test_a_second_fit_continues_from_the_trained_weights(kit):
