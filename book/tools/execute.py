@@ -31,11 +31,12 @@ def kernel_name(nb, path):
     return name
 
 
-def execute(source, target, cell_timeout=3600, startup_timeout=120):
+def execute(source, target, cell_timeout=3600, startup_timeout=120, env=None):
     """Run `source` top to bottom into `target`; returns the seconds it took. What the kernel
     process prints (library logs, not cell outputs) goes to <target>.kernel.log. On an error,
     the partly executed notebook goes to <target>.failed.ipynb and ExecutionError names the
-    notebook, the cell and the error."""
+    notebook, the cell and the error. `env`: variables to set for the kernel, on top of this
+    process's environment."""
     source, target = pathlib.Path(source), pathlib.Path(target)
     nb = nbformat.read(str(source), as_version=4)
     name = kernel_name(nb, source)
@@ -55,7 +56,7 @@ def execute(source, target, cell_timeout=3600, startup_timeout=120):
     start = time.perf_counter()
     try:
         with open(log_path, 'wb') as log:
-            client.execute(env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+            client.execute(env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
         nbformat.write(nb, str(failed))
         where = (f"cell {current['index']} ({first_line(current['cell'], 80)!r})" if current

@@ -87,8 +87,8 @@ def run(chapter, framework, root=chapters.ROOT):
     directory.mkdir(parents=True, exist_ok=True)
     # Relative to the notebook's folder, where its kernel starts: the outputs the book shows
     # then name no local path.
-    os.environ.update(D2LMINI_BUDGET='full',
-                      D2LMINI_CHECKPOINT_DIR=os.path.relpath(directory, source.parent))
+    env = dict(D2LMINI_BUDGET='full',
+               D2LMINI_CHECKPOINT_DIR=os.path.relpath(directory, source.parent))
     label = f'{chapter}/{framework}'
     started = datetime.datetime.now(datetime.timezone.utc)
     print(f'{time.strftime("%H:%M:%S")} {label}: running {source.relative_to(root)} with the '
@@ -97,7 +97,7 @@ def run(chapter, framework, root=chapters.ROOT):
     watcher.start()
     executed = directory / f'{chapter}_{framework}.executed.ipynb'
     try:
-        seconds = execute.execute(source, executed, cell_timeout=None)
+        seconds = execute.execute(source, executed, cell_timeout=None, env=env)
     finally:
         watcher.stop.set()
         watcher.poll()

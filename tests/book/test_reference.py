@@ -1,6 +1,7 @@
 """`make reference` (book/tools/reference.py): a chapter notebook run with the full budget and
 checkpoints, resumed after an interruption, and kept with its record in the chapter's folder."""
 import json
+import os
 
 import nbformat
 
@@ -57,3 +58,4 @@ def test_a_reference_run_resumes_and_keeps_its_record(tmp_path, capsys, monkeypa
     text = json.dumps(kept.cells[-1].outputs)
     assert 'Resuming from the checkpoint ../../_build/reference/tiny/pytorch' in text
     assert str(tmp_path) not in text, 'the kept outputs must not show local paths'
+    assert 'D2LMINI_CHECKPOINT_DIR' not in os.environ, 'the settings leaked into this process'
