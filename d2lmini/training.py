@@ -201,7 +201,7 @@ class Trainer(HyperParameters):
         self.max_epochs_run = self.budget.epochs(self.max_epochs)
         self.data, self.train_loader = data, train_loader
         self.epoch = self.step = self.start_epoch = self.start_step = 0
-        self.history, self.losses, self.epoch_losses = [], [], []
+        self.history, self.losses, self.epoch_losses, self._pending = [], [], [], []
         self.status, self.interrupted, self.resumed_from = 'running', False, None
         self.elapsed_before = 0.0       # seconds spent in earlier processes (after a resume)
         self.started = time.time()
