@@ -24,7 +24,7 @@ from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: E402,F401 (API)
 from d2lmini.training import Callback  # noqa: F401 (API)
-from d2lmini.summary import layer_label, print_layer_shape  # noqa: E402
+from d2lmini.summary import layer_label, print_layer_shape, top_level  # noqa: E402
 
 
 def cpu():
@@ -98,12 +98,9 @@ class Module(Steps, gluon.HybridBlock, HyperParameters):
         `X_shape` (NCHW). Runs in inference mode without recording gradients; parameters
         that exist are left unchanged (missing ones are initialized, as the first forward
         pass would), and so is MXNet's global RNG."""
-        top = getattr(self, 'net', None)
-        top = top if isinstance(top, gluon.Block) else self
-        children = list(top._children.items())      # Gluon keeps them in registration order
-        if not children:
-            raise TypeError(f'layer_summary lists the child blocks of {type(top).__name__}, and '
-                            f'it has none.')
+        # Gluon keeps a block's children in registration order
+        _, children = top_level(self, lambda net: isinstance(net, gluon.Block),
+                                lambda top: top._children.items())
         initialize_missing(self)
         X = mx.nd.array(np.random.default_rng(0).standard_normal(X_shape), dtype='float32')
         hooks = [child.register_forward_hook(

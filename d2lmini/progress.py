@@ -3,7 +3,7 @@ line per epoch anywhere. Both are `Trainer` callbacks."""
 import io
 import sys
 
-from d2lmini.training import SYNCS_PER_EPOCH, Callback
+from d2lmini.training import Callback, steps_per_sync
 
 
 def in_notebook():
@@ -68,7 +68,7 @@ class ProgressBoard(Callback):
     # --- as a Trainer callback --------------------------------------------------------------
     def on_fit_start(self, trainer):
         # After a resume: redraw what the checkpoint holds, as the first run drew it.
-        per_sync = max(1, -(-trainer.num_train_batches // SYNCS_PER_EPOCH))
+        per_sync = steps_per_sync(trainer.num_train_batches)
         done = trainer.losses
         for start in range(0, len(done), per_sync):
             chunk = done[start:start + per_sync]

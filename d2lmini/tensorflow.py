@@ -38,7 +38,7 @@ from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
 from d2lmini.training import Callback  # noqa: F401 (API)
-from d2lmini.summary import layer_label, print_layer_shape
+from d2lmini.summary import layer_label, print_layer_shape, top_level
 
 
 def cpu():
@@ -119,33 +119,33 @@ class Module(Steps, tf.keras.Model, HyperParameters):
         of the model), in the order the forward pass calls them, for a random input of
         `X_shape` (NHWC). Runs with `training=False`; weights and TensorFlow's global RNG are
         left unchanged (the input comes from a private NumPy generator)."""
-        top = getattr(self, 'net', None)
-        top = top if isinstance(top, tf.keras.layers.Layer) else self
-        children = [layer for layer in top._flatten_layers(include_self=False, recursive=False)
+        def named_layers(top):
+            # Keras keeps no child names: a child's name is the attribute that holds it, if any.
+            names = {id(value): name for name, value in vars(top).items()}
+            return [(names.get(id(layer)), layer)
+                    for layer in top._flatten_layers(include_self=False, recursive=False)
                     if not isinstance(layer, tf.keras.layers.InputLayer)]
-        if not children:
-            raise TypeError(f'layer_summary lists the layers of {type(top).__name__}, and it '
-                            f'has none.')
+        _, children = top_level(self, lambda net: isinstance(net, tf.keras.layers.Layer),
+                                named_layers)
         X = tf.constant(np.random.default_rng(0).standard_normal(X_shape).astype(np.float32))
         if not self.built:
             self(X, training=False)     # build first: building calls the layers too
-        names = {id(value): name for name, value in vars(top).items()}
 
-        def reporting(layer):
+        def reporting(name, layer):
             call = layer.call
 
             def call_and_report(*args, **kwargs):
                 output = call(*args, **kwargs)
-                print_layer_shape(layer_label(names.get(id(layer)), layer), output.shape)
+                print_layer_shape(layer_label(name, layer), output.shape)
                 return output
             return call_and_report
         # Keras layers have no forward hooks: wrap each child's `call` for one forward pass.
-        for layer in children:
-            layer.call = reporting(layer)
+        for name, layer in children:
+            layer.call = reporting(name, layer)
         try:
             self(X, training=False)
         finally:
-            for layer in children:
+            for _, layer in children:
                 del layer.call
 
 

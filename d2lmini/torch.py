@@ -15,7 +15,7 @@ from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
 from d2lmini.training import Callback  # noqa: F401 (API)
-from d2lmini.summary import layer_label, print_layer_shape
+from d2lmini.summary import layer_label, print_layer_shape, top_level
 
 
 def cpu():
@@ -77,11 +77,8 @@ class Module(Steps, nn.Module, HyperParameters):
         of the model), in the order the forward pass calls them, for a random input of
         `X_shape` (NCHW). Runs in eval mode without gradients: parameters, buffers (such as
         BatchNorm statistics), the training flag and the global RNG are left unchanged."""
-        top = self.net if isinstance(getattr(self, 'net', None), nn.Module) else self
-        children = list(top.named_children())
-        if not children:
-            raise TypeError(f'layer_summary lists the child modules of {type(top).__name__}, '
-                            f'and it has none.')
+        _, children = top_level(self, lambda net: isinstance(net, nn.Module),
+                                lambda top: top.named_children())
         X = torch.randn(*X_shape, generator=torch.Generator().manual_seed(0))
         hooks = [child.register_forward_hook(
                      lambda module, inputs, output, name=name: print_layer_shape(

@@ -24,6 +24,11 @@ from d2lmini.hyperparameters import HyperParameters
 SYNCS_PER_EPOCH = 4
 
 
+def steps_per_sync(num_train_batches):
+    """How many steps run between two sync points of an epoch of `num_train_batches`."""
+    return max(1, math.ceil(num_train_batches / SYNCS_PER_EPOCH))
+
+
 class Callback:
     """Code that `Trainer.fit` runs at fixed points (as in PyTorch Lightning). Every hook gets
     the trainer; override the ones you need. Pass instances as `Trainer(callbacks=[...])`."""
@@ -236,7 +241,7 @@ class Trainer(HyperParameters):
     def fit_epoch(self, train_loader):
         """The epoch's training steps (from `start_step` on, after a resume)."""
         self.step, examples, self._pending = self.start_step, 0, []
-        sync_every = max(1, math.ceil(self.num_train_batches / SYNCS_PER_EPOCH))
+        sync_every = steps_per_sync(self.num_train_batches)
         self._epoch_seconds = 0.0
         start = time.perf_counter()
         batches = batches_from(train_loader, self.start_step)
