@@ -10,9 +10,11 @@ Results, in `book/<chapter>/reference/`:
     <chapter>_<framework>.ipynb   the executed notebook
     <framework>.json              its run record (d2lmini/record.py) plus `reference`: the git
                                   commit, the hash of the notebook's code cells (to tell a
-                                  stale reference), when it ran, and the highest 1-minute load
-                                  average seen during the run beside the CPU count (a load
-                                  above the CPU count means something else ran too).
+                                  stale reference), when it ran, in how many processes
+                                  (`parts`, more than 1 after a resume) taking `execution_s` in
+                                  all, and the highest 1-minute load average seen during the
+                                  run beside the CPU count (a load above the CPU count means
+                                  something else ran too).
 """
 import argparse
 import datetime
@@ -90,26 +92,50 @@ def run(chapter, framework, root=chapters.ROOT):
     env = dict(D2LMINI_BUDGET='full',
                D2LMINI_CHECKPOINT_DIR=os.path.relpath(directory, source.parent))
     label = f'{chapter}/{framework}'
+    # What is run is fixed now: edits made while it trains must not be credited to it.
+    code_hash, commit = chapters.code_hash(source), git_commit(root)
+    # A run resumed over several processes adds up their times and loads (kept beside the
+    # checkpoints; a finished run starts afresh).
+    parts_path = directory / 'reference-parts.json'
+    try:
+        parts = json.loads(parts_path.read_text())
+    except (OSError, ValueError):
+        parts = []
+    if parts and parts[-1].get('finished'):
+        parts = []
     started = datetime.datetime.now(datetime.timezone.utc)
     print(f'{time.strftime("%H:%M:%S")} {label}: running {source.relative_to(root)} with the '
           f'full budget; checkpoints in {directory.relative_to(root)}', flush=True)
     watcher = Watcher(directory, label)
     watcher.start()
     executed = directory / f'{chapter}_{framework}.executed.ipynb'
+    part = dict(started_at=started.isoformat(timespec='seconds'), code_hash=code_hash,
+                git_commit=commit)
+    begun = time.time()
     try:
-        seconds = execute.execute(source, executed, cell_timeout=None, env=env)
+        execute.execute(source, executed, cell_timeout=None, env=env)
+        part['finished'] = True
     finally:
         watcher.stop.set()
         watcher.poll()
+        part.update(execution_s=round(time.time() - begun, 1),
+                    max_load_average=max(watcher.max_load, os.getloadavg()[0]))
+        parts.append(part)
+        parts_path.write_text(json.dumps(parts, indent=1) + '\n')
     nb = nbformat.read(str(executed), as_version=4)
     found = runs.records(nb)
     if len(found) != 1 or found[0]['status'] != 'finished':
         raise SystemExit(f'{label}: expected one finished run record, found '
                          f'{[r["status"] for r in found]}')
+    if {p['code_hash'] for p in parts} != {code_hash}:
+        raise SystemExit(f'{label}: the notebook\'s code changed between the parts of this run '
+                         f'({parts_path.relative_to(root)}); delete {directory.relative_to(root)} '
+                         'and run it again from the start')
     record = dict(found[0], reference=dict(
-        notebook=source.name, code_hash=chapters.code_hash(source), git_commit=git_commit(root),
-        started_at=started.isoformat(timespec='seconds'), execution_s=seconds,
-        max_load_average=max(watcher.max_load, os.getloadavg()[0]), cpu_count=os.cpu_count()))
+        notebook=source.name, code_hash=code_hash, git_commit=commit,
+        started_at=parts[0]['started_at'], parts=len(parts),
+        execution_s=round(sum(p['execution_s'] for p in parts), 1),
+        max_load_average=max(p['max_load_average'] for p in parts), cpu_count=os.cpu_count()))
     target = reference_dir(chapter, root)
     target.mkdir(exist_ok=True)
     nbformat.write(nb, str(target / source.name))

@@ -59,3 +59,29 @@ def test_a_reference_run_resumes_and_keeps_its_record(tmp_path, capsys, monkeypa
     assert 'Resuming from the checkpoint ../../_build/reference/tiny/pytorch' in text
     assert str(tmp_path) not in text, 'the kept outputs must not show local paths'
     assert 'D2LMINI_CHECKPOINT_DIR' not in os.environ, 'the settings leaked into this process'
+
+
+def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatch):
+    """Time and load of a process that was cut off count in the record of the run it began."""
+    monkeypatch.delenv('D2LMINI_CHECKPOINT_DIR', raising=False)
+    folder = tmp_path / 'book' / 'tiny'
+    folder.mkdir(parents=True)
+    source = folder / 'tiny_pytorch.ipynb'
+    write_notebook(source, epochs=1)
+    directory = reference.checkpoint_dir('tiny', 'pytorch', root=tmp_path)
+    directory.mkdir(parents=True)
+    cut = dict(started_at='2026-01-01T00:00:00+00:00', code_hash=chapters.code_hash(source),
+               git_commit=None, execution_s=1000.0, max_load_average=7.5)
+    (directory / 'reference-parts.json').write_text(json.dumps([cut]))
+    record = json.loads(reference.run('tiny', 'pytorch', root=tmp_path).read_text())['reference']
+    assert record['parts'] == 2 and record['started_at'] == cut['started_at']
+    assert record['execution_s'] > 1000 and record['max_load_average'] == 7.5
+
+    write_notebook(source, epochs=2)        # a cut-off part of other code is not added up
+    (directory / 'reference-parts.json').write_text(json.dumps([cut]))
+    try:
+        reference.run('tiny', 'pytorch', root=tmp_path)
+    except SystemExit as error:
+        assert 'code changed between the parts' in str(error)
+    else:
+        raise AssertionError('parts of different code were added up')
