@@ -3,7 +3,11 @@
 1. execute each chapter's notebooks, each with its kernel and this environment (D2LMINI_BUDGET,
    default auto), into _build/executed/<same path>;
 2. merge them into the chapter's page, book/<chapter>/index.ipynb (git-ignored, beside the
-   notebooks and figures), with the run table from the run records;
+   notebooks and figures), with the run table from the run records. A training cell of a
+   notebook with a reference run (book/<chapter>/reference/, reference.py) shows that run's
+   outputs, labelled; the comparison figure of the reference runs goes to
+   book/<chapter>/index_figures/ (git-ignored) and their numbers into the page's substitutions
+   (compare.py). A reference run of older code is labelled so, with a warning here;
 3. render _config.yml/_toc.yml into _build/html with Jupyter Book, warnings as errors."""
 import argparse
 import os
@@ -16,7 +20,7 @@ import time
 import nbformat
 import yaml
 
-from book.tools import attachments, chapters, execute, merge, runs
+from book.tools import attachments, chapters, compare, execute, merge, reference, runs
 from d2lmini import budget as d2lmini_budget, frameworks
 
 ROOT = chapters.ROOT
@@ -54,16 +58,47 @@ def executed_path(source):
     return BUILD / 'executed' / source.relative_to(ROOT)
 
 
+FIGURES = 'index_figures'    # beside the page, written by the build
+
+
+def warn(message):
+    print(f'   WARNING: {message}', flush=True)
+
+
+def show_references(name, executed, rel, root=ROOT):
+    """Show each kept reference run of the chapter in its executed notebook's training cell
+    (executed, rel: framework -> notebook, path relative to the root); warn of any made by
+    older code. Returns framework -> reference.Reference."""
+    refs = reference.load_all(name, root)
+    for fw, ref in refs.items():
+        reference.show(executed[fw], ref, rel[fw])
+        if not ref.current:
+            warn(f'the reference run book/{name}/reference/{fw}.json was produced by an earlier '
+                 f'version of {rel[fw]} (its code cells differ now); the page shows it labelled '
+                 f'so. `make reference CHAPTER={name} FRAMEWORKS={fw}` runs it again.')
+    return refs
+
+
 def merge_chapter(name, sources, colab):
     """Write the chapter's page from its executed notebooks (sources: framework -> path)."""
     executed = {fw: nbformat.read(executed_path(path), as_version=4) for fw, path in sources.items()}
     rel = {fw: path.relative_to(ROOT).as_posix() for fw, path in sources.items()}
-    table = runs.table_markdown([(frameworks.get(fw), colab(rel[fw]), path.name, runs.records(executed[fw]))
+    refs = show_references(name, executed, rel)
+    shown = {fw: dict(description=reference.describe(ref), current=ref.current)
+             for fw, ref in refs.items()}
+    table = runs.table_markdown([(frameworks.get(fw), colab(rel[fw]), path.name,
+                                  runs.records(executed[fw]), shown.get(fw))
                                  for fw, path in sources.items()])
-    page = ROOT / 'book' / name / f'{chapters.PAGE}.ipynb'
-    nbformat.write(merge.merge(executed, rel, header=table), page)
-    attachments.extract_to_files(page)      # figures embedded in the notebooks -> files
-    return page
+    folder = ROOT / 'book' / name
+    shutil.rmtree(folder / FIGURES, ignore_errors=True)     # nothing left from older builds
+    figure = compare.draw(refs, folder / FIGURES / compare.FIGURE) if refs else None
+    page_path = folder / f'{chapters.PAGE}.ipynb'
+    page = merge.merge(executed, rel, header=table)
+    page.metadata['myst'] = {'substitutions': compare.substitutions(
+        refs, figure and figure.relative_to(folder).as_posix())}
+    nbformat.write(page, page_path)
+    attachments.extract_to_files(page_path)     # figures embedded in the notebooks -> files
+    return page_path
 
 
 def check_mathjax(root=ROOT):
@@ -111,5 +146,5 @@ if __name__ == '__main__':
     try:
         main()
     except (BuildError, chapters.ChapterError, execute.ExecutionError, merge.MergeError,
-            attachments.AttachmentError) as error:
+            attachments.AttachmentError, reference.ReferenceRunError) as error:
         sys.exit(f'\nbuild_book: {error}')

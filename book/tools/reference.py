@@ -1,6 +1,8 @@
 """Reference runs: a chapter's notebooks executed with the full budget, kept in the chapter's
 folder for the book to show (`make reference CHAPTER=googlenet FRAMEWORKS=jax,mxnet`).
 
+Running them:
+
 Each framework runs on its own, one after another, with `D2LMINI_BUDGET=full` and checkpoints
 in `_build/reference/<chapter>/<framework>/`: run the same command again after an
 interruption and training resumes from the last epoch (or the step where Ctrl-C stopped it).
@@ -12,12 +14,23 @@ Results, in `book/<chapter>/reference/`:
                                   commit, the hash of the notebook's code cells (to tell a
                                   stale reference), when it ran, in how many processes
                                   (`parts`, more than 1 after a resume) taking `execution_s` in
-                                  all, and the highest 1-minute load average seen during the
-                                  run beside the CPU count (a load above the CPU count means
-                                  something else ran too).
+                                  all, and whether it ran alone: `other_cpu_s`, the CPU seconds
+                                  other processes used meanwhile, as `other_cpu_share` of the
+                                  machine's CPU time (0: alone; a test suite beside it shows as
+                                  0.3 and more), and the highest 1-minute load average seen
+                                  beside the CPU count.
+
+Showing them: the training cell (tagged `train`) of a notebook with a reference run carries
+that run's outputs, after a label saying what produced them (budget, epochs, device, duration,
+date, commit), in the chapter's source notebook (for GitHub and Colab) and on the built page.
+A reference whose code hash differs from its notebook's is labelled as produced by an earlier
+version of the code. `make reference` puts a finished run's outputs into the source notebook;
+`python -m book.tools.reference --show-only` does only that, e.g. after the code changed.
 """
 import argparse
+import dataclasses
 import datetime
+import html
 import json
 import os
 import pathlib
@@ -31,6 +44,14 @@ import nbformat
 from book.tools import chapters, execute, runs
 from d2lmini import checkpoint
 from d2lmini.frameworks import IDS
+
+
+TRAIN_TAG = 'train'
+LABEL_MIME = 'application/vnd.d2lmini.reference-label+json'   # marks the label output
+
+
+class ReferenceRunError(Exception):
+    """A reference run, or the notebook it belongs to, is not as it must be; says which."""
 
 
 def reference_dir(chapter, root=chapters.ROOT):
@@ -53,16 +74,55 @@ def git_commit(root=chapters.ROOT):
 
 
 class Watcher(threading.Thread):
-    """Prints each epoch as its checkpoint appears, and keeps the highest load average."""
+    """Prints each epoch as its checkpoint appears; keeps the highest load average and the CPU
+    time used by processes other than this one and its children (the kernel)."""
 
     def __init__(self, directory, label, every=10):
         super().__init__(daemon=True)
         self.directory, self.label, self.every = directory, label, every
         self.stop, self.printed, self.max_load = threading.Event(), 0, os.getloadavg()[0]
+        self.other_cpu_s, self.own = 0.0, {}
+        self.busy = self.machine_busy()
+        self.own_delta()
+
+    @staticmethod
+    def machine_busy():
+        """CPU seconds the whole machine has been busy (all cores, since boot)."""
+        import psutil
+        times = psutil.cpu_times()
+        return sum(times) - times.idle - getattr(times, 'iowait', 0.0)
+
+    def own_delta(self):
+        """CPU seconds this process and its live children used since the last call."""
+        import psutil
+        me, delta, seen = psutil.Process(), 0.0, set()
+        for proc in [me] + me.children(recursive=True):
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue        # ended meanwhile
+            used = times.user + times.system
+            if proc.pid == me.pid:      # with the children it has waited for (the kernel's end)
+                used += times.children_user + times.children_system
+            delta += used - self.own.get(proc.pid, 0.0)
+            self.own[proc.pid] = used
+            seen.add(proc.pid)
+        for pid in set(self.own) - seen:
+            # Ended: its whole time now shows in this process's children times, counted above.
+            delta -= self.own.pop(pid)
+        return delta
+
+    def measure(self):
+        busy = self.machine_busy()
+        # What the machine did beyond this run (a child that ends between two calls counts
+        # its last few seconds here: at most `every` seconds per core, once).
+        self.other_cpu_s += max(0.0, busy - self.busy - self.own_delta())
+        self.busy = busy
+        self.max_load = max(self.max_load, os.getloadavg()[0])
 
     def run(self):
         while not self.stop.wait(self.every):
-            self.max_load = max(self.max_load, os.getloadavg()[0])
+            self.measure()
             self.poll()
 
     def poll(self):
@@ -117,9 +177,12 @@ def run(chapter, framework, root=chapters.ROOT):
         part['finished'] = True
     finally:
         watcher.stop.set()
+        watcher.join()
+        watcher.measure()
         watcher.poll()
         part.update(execution_s=round(time.time() - begun, 1),
-                    max_load_average=max(watcher.max_load, os.getloadavg()[0]))
+                    max_load_average=watcher.max_load,
+                    other_cpu_s=round(watcher.other_cpu_s, 1))
         parts.append(part)
         parts_path.write_text(json.dumps(parts, indent=1) + '\n')
     nb = nbformat.read(str(executed), as_version=4)
@@ -136,6 +199,10 @@ def run(chapter, framework, root=chapters.ROOT):
         started_at=parts[0]['started_at'], parts=len(parts),
         execution_s=round(sum(p['execution_s'] for p in parts), 1),
         max_load_average=max(p['max_load_average'] for p in parts), cpu_count=os.cpu_count()))
+    if all('other_cpu_s' in p for p in parts):     # parts kept before it was measured lack it
+        other = sum(p['other_cpu_s'] for p in parts)
+        record['reference'].update(other_cpu_s=round(other, 1), other_cpu_share=round(
+            other / (record['reference']['execution_s'] * os.cpu_count()), 4))
     target = reference_dir(chapter, root)
     target.mkdir(exist_ok=True)
     nbformat.write(nb, str(target / source.name))
@@ -144,7 +211,121 @@ def run(chapter, framework, root=chapters.ROOT):
     print(f'{time.strftime("%H:%M:%S")} {label}: done, {len(record["history"])} epochs, '
           f'{record["wall_time_s"] / 60:.1f} min of training; wrote {path.relative_to(root)}',
           flush=True)
+    for notebook in show_in_sources(chapter, [framework], root):
+        print(f'{label}: its outputs are now in {notebook.relative_to(root)}', flush=True)
     return path
+
+
+@dataclasses.dataclass
+class Reference:
+    """A kept reference run: its record (with `reference`), its executed notebook, and whether
+    its code is still the notebook's (`current`)."""
+    chapter: str
+    framework: str
+    record: dict
+    notebook: nbformat.NotebookNode
+    current: bool
+
+    @property
+    def name(self):
+        return f'{self.chapter}/{self.framework}'
+
+
+def load(chapter, framework, root=chapters.ROOT):
+    """The chapter's reference run in `framework`, or None if there is none."""
+    folder = reference_dir(chapter, root)
+    path, source = folder / f'{framework}.json', chapters.notebook_path(chapter, framework, root)
+    kept = folder / source.name
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        nb = nbformat.read(str(kept), as_version=4)
+        code_hash = record['reference']['code_hash']
+    except (OSError, ValueError, KeyError) as error:
+        raise ReferenceRunError(f'{path.relative_to(root)} or {kept.relative_to(root)} cannot be '
+                             f'read as a reference run ({error!r}); run `make reference '
+                             f'CHAPTER={chapter} FRAMEWORKS={framework}` again') from None
+    return Reference(chapter, framework, record, nb,
+                     current=code_hash == chapters.code_hash(source))
+
+
+def load_all(chapter, root=chapters.ROOT):
+    """framework id -> Reference, for the frameworks of the chapter that have one."""
+    found = {fw: load(chapter, fw, root) for fw in IDS}
+    return {fw: ref for fw, ref in found.items() if ref is not None}
+
+
+def train_cell(nb, name):
+    """The notebook's one code cell tagged `train`; ReferenceRunError if there is not exactly one."""
+    cells = [c for c in nb.cells if c.cell_type == 'code' and TRAIN_TAG in c.metadata.get('tags', [])]
+    if len(cells) != 1:
+        raise ReferenceRunError(f'{name}: {len(cells)} code cells are tagged {TRAIN_TAG!r}; the '
+                             'training cell, whose outputs a reference run replaces, must be '
+                             'the only one')
+    return cells[0]
+
+
+def duration(seconds):
+    minutes = round(seconds / 60)
+    return f'{minutes} min' if minutes < 60 else f'{minutes // 60} h {minutes % 60:02d} min'
+
+
+def describe(ref):
+    """What produced the reference's outputs, in one line of plain text."""
+    rec, meta = ref.record, ref.record['reference']
+    device = rec['device']['model'] or rec['device']['name']
+    if rec['device']['type'] == 'cpu':
+        device += f", {rec['host']['cpu_count']} cores"
+    commit = (meta.get('git_commit') or 'unknown commit')[:12].replace('-dirty', '')
+    return (f"{rec['budget']['name']} budget, {rec['epochs_run']} epochs on "
+            f"{rec['device']['type'].upper()} ({device}), {duration(rec['wall_time_s'])}, "
+            f"{meta['started_at'][:10]}, commit {commit}")
+
+
+def label_output(ref):
+    """The display output put before the reference's outputs (text/html for notebooks and the
+    book, text/plain for consoles), marked with LABEL_MIME so that it can be found again."""
+    if ref.current:
+        title = 'Outputs of the reference run'
+        text = (f'{describe(ref)}. Running the cell trains again and replaces them.')
+    else:
+        title = 'Outputs of a reference run produced by an earlier version of this code'
+        text = (f'{describe(ref)}. The code has changed since, so these outputs may not be what '
+                'it produces now.')
+    kind = 'current' if ref.current else 'stale'
+    return nbformat.v4.new_output('display_data', data={
+        'text/html': f'<div class="d2lmini-reference d2lmini-reference-{kind}"><strong>'
+                     f'{html.escape(title)}</strong>: {html.escape(text)}</div>',
+        'text/plain': f'{title}: {text}',
+        LABEL_MIME: {'framework': ref.framework, 'current': ref.current,
+                     'code_hash': ref.record['reference']['code_hash']}})
+
+
+def show(nb, ref, name):
+    """Replace the outputs of `nb`'s training cell with `ref`'s, after its label."""
+    cell = train_cell(nb, name)
+    kept = train_cell(ref.notebook, f'{ref.name} (reference)')
+    cell.outputs = [label_output(ref)] + [o for o in kept.outputs if LABEL_MIME not in o.get('data', {})]
+    cell.execution_count = kept.execution_count
+    return nb
+
+
+def show_in_sources(chapter, frameworks=IDS, root=chapters.ROOT, write=True):
+    """Put each reference run's outputs into its source notebook's training cell; returns the
+    notebooks that changed (with write=False: that would change, writing nothing)."""
+    changed = []
+    for fw, ref in load_all(chapter, root).items():
+        if fw not in frameworks:
+            continue
+        path = chapters.notebook_path(chapter, fw, root)
+        nb = nbformat.read(str(path), as_version=4)
+        before = nbformat.writes(nb)
+        if nbformat.writes(show(nb, ref, path.name)) != before:
+            if write:
+                nbformat.write(nb, str(path))
+            changed.append(path)
+    return changed
 
 
 def main(argv=None):
@@ -152,6 +333,9 @@ def main(argv=None):
     parser.add_argument('--chapter', action='append', help='default: every chapter')
     parser.add_argument('--frameworks', default=','.join(IDS),
                         help='comma-separated, run in this order (default: %(default)s)')
+    parser.add_argument('--show-only', action='store_true',
+                        help='run nothing; put the kept reference outputs into the source '
+                             'notebooks (labelled stale where the code has changed)')
     args = parser.parse_args(argv)
     names = args.chapter or chapters.chapters()
     frameworks = [fw.strip() for fw in args.frameworks.split(',') if fw.strip()]
@@ -159,6 +343,10 @@ def main(argv=None):
     if unknown:
         parser.error(f'unknown framework(s) {", ".join(unknown)}; choose from {", ".join(IDS)}')
     for chapter in names:
+        if args.show_only:
+            for path in show_in_sources(chapter, frameworks):
+                print(f'updated {path.relative_to(chapters.ROOT)}')
+            continue
         for framework in frameworks:
             run(chapter, framework)
 

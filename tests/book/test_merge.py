@@ -214,9 +214,9 @@ def test_run_records_are_found_in_the_outputs():
     assert runs.records(nb) == [{'run': 0}, demo_chapter.record('jax')]
 
 
-def table(records_of):
+def table(records_of, shown_of=lambda fw: None):
     return runs.table_markdown([(fw, f'https://colab.example/{fw.id}.ipynb', f'demo_{fw.id}.ipynb',
-                                 records_of(fw.id)) for fw in FRAMEWORKS])
+                                 records_of(fw.id), shown_of(fw.id)) for fw in FRAMEWORKS])
 
 
 def test_run_table_lists_links_and_budget_and_device_per_framework():
@@ -245,3 +245,23 @@ def test_run_table_says_when_a_run_did_not_finish():
     stopped = dict(demo_chapter.record('jax'), status='interrupted', epochs_run=1)
     text = table(lambda fw: [stopped] if fw == 'jax' else [])
     assert '(D2LMINI\\_BUDGET=smoke), interrupted after 1 of 3 epochs' in text
+
+
+def test_run_table_names_the_reference_runs_shown_and_warns_of_stale_ones():
+    full = lambda fw: [demo_chapter.record(fw, budget='full', reason='D2LMINI_BUDGET=full')]
+    described = lambda fw: {'description': f'full budget, 10 epochs on CPU ({fw} host)',
+                            'current': fw != 'jax'}
+    text = table(full, described)
+    rows = text.split('\n* - ')[2:]
+    assert rows[0].endswith('reference run: full budget, 10 epochs on CPU (pytorch host)')
+    assert rows[2].endswith('reference run: full budget, 10 epochs on CPU (jax host) '
+                            '(**produced by an earlier version of this code**)')
+    assert 'Smoke-test' not in text
+    assert 'framework-stale-warning' in text and 'shown for JAX come from' in text
+
+    current = table(full, lambda fw: dict(described(fw), current=True))
+    assert 'warning' not in current, 'every framework shows a current reference run'
+    # a framework without a reference run still shows its smoke run, and says so
+    mixed = table(lambda fw: [demo_chapter.record(fw)] if fw == 'mxnet' else full(fw),
+                  lambda fw: None if fw == 'mxnet' else dict(described(fw), current=True))
+    assert 'Smoke-test outputs' in mixed and 'framework-stale-warning' not in mixed

@@ -1,11 +1,14 @@
 """`make reference` (book/tools/reference.py): a chapter notebook run with the full budget and
 checkpoints, resumed after an interruption, and kept with its record in the chapter's folder."""
 import json
+import math
 import os
 
 import nbformat
+import pytest
 
-from book.tools import chapters, reference, runs
+from book.tools import chapters, compare, reference, runs
+from fixtures import demo_chapter
 
 CODE = '''from torch import nn
 from d2lmini import torch as d2l
@@ -33,7 +36,7 @@ def write_notebook(path, epochs):
     nb.metadata['kernelspec'] = {'name': 'd2lmini-pytorch', 'display_name': 'd2lmini (PyTorch)',
                                  'language': 'python'}
     nb.cells = [nbformat.v4.new_markdown_cell('# Tiny'),
-                nbformat.v4.new_code_cell(CODE.format(epochs=epochs))]
+                nbformat.v4.new_code_cell(CODE.format(epochs=epochs), metadata={'tags': ['train']})]
     nbformat.write(nb, str(path))
 
 
@@ -59,6 +62,11 @@ def test_a_reference_run_resumes_and_keeps_its_record(tmp_path, capsys, monkeypa
     assert 'Resuming from the checkpoint ../../_build/reference/tiny/pytorch' in text
     assert str(tmp_path) not in text, 'the kept outputs must not show local paths'
     assert 'D2LMINI_CHECKPOINT_DIR' not in os.environ, 'the settings leaked into this process'
+    # the source notebook now carries the run's outputs, after a label saying what they are
+    cell = reference.train_cell(nbformat.read(str(source), as_version=4), 'source')
+    assert 'Outputs of the reference run' in cell.outputs[0]['data']['text/plain']
+    assert runs.records(nbformat.from_dict({'cells': [cell]}))[0] == runs.records(kept)[0]
+    assert reference.show_in_sources('tiny', root=tmp_path, write=False) == []
 
 
 def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatch):
@@ -72,9 +80,11 @@ def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatc
     directory.mkdir(parents=True)
     cut = dict(started_at='2026-01-01T00:00:00+00:00', code_hash=chapters.code_hash(source),
                git_commit=None, execution_s=1000.0, max_load_average=7.5)
+    cut['other_cpu_s'] = 500.0
     (directory / 'reference-parts.json').write_text(json.dumps([cut]))
     record = json.loads(reference.run('tiny', 'pytorch', root=tmp_path).read_text())['reference']
     assert record['parts'] == 2 and record['started_at'] == cut['started_at']
+    assert record['other_cpu_s'] >= 500 and 0 < record['other_cpu_share'] < 0.25
     assert record['execution_s'] > 1000 and record['max_load_average'] == 7.5
 
     write_notebook(source, epochs=2)        # a cut-off part of other code is not added up
@@ -85,3 +95,110 @@ def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatc
         assert 'code changed between the parts' in str(error)
     else:
         raise AssertionError('parts of different code were added up')
+
+
+# --- showing reference runs ---------------------------------------------------------------------
+
+def made_up(fw, losses, accuracies, current=True, seconds=3720):
+    return reference.Reference('demo', fw, *demo_chapter.reference_run(fw, losses, accuracies,
+                                                                        seconds), current)
+
+
+@pytest.mark.parametrize('current', [True, False])
+def test_a_training_cell_shows_the_reference_outputs_after_their_label(current):
+    ref = made_up('tensorflow', [2.3, 1.0], [0.1, 0.6], current=current)
+    nb = reference.show(demo_chapter.notebook('tensorflow'), ref, 'demo_tensorflow.ipynb')
+    label, *outputs = reference.train_cell(nb, 'demo').outputs
+    assert outputs == reference.train_cell(ref.notebook, 'ref').outputs
+    text = label['data']['text/plain']
+    assert ('full budget, 2 epochs on CPU (Some CPU 9000, 2 cores), 1 h 02 min, 2026-11-29, '
+            'commit 0123456789ab') in text
+    assert ('produced by an earlier version of this code' in text) is not current
+    assert ('produced by an earlier version of this code' in label['data']['text/html']) is not current
+    # shown again (a second build, or --show-only twice): still one label
+    again = reference.show(nb, ref, 'demo_tensorflow.ipynb')
+    assert reference.train_cell(again, 'demo').outputs == [label, *outputs]
+
+
+def test_a_notebook_without_one_training_cell_is_refused_by_name():
+    nb = demo_chapter.notebook('jax')
+    reference.train_cell(nb, 'x').metadata['tags'] = []
+    with pytest.raises(reference.ReferenceRunError, match='demo_jax.ipynb: 0 code cells are tagged'):
+        reference.show(nb, made_up('jax', [2.3], [0.1]), 'demo_jax.ipynb')
+
+
+def test_a_stale_reference_is_found_by_its_code_hash(tmp_path):
+    folder = tmp_path / 'book' / 'demo'
+    (folder / 'reference').mkdir(parents=True)
+    source = folder / 'demo_mxnet.ipynb'
+    nbformat.write(demo_chapter.notebook('mxnet'), str(source))
+    ref = made_up('mxnet', [2.3], [0.1])
+    ref.record['reference']['code_hash'] = chapters.code_hash(source)
+    nbformat.write(ref.notebook, str(folder / 'reference' / source.name))
+    (folder / 'reference' / 'mxnet.json').write_text(json.dumps(ref.record))
+    assert reference.load('demo', 'mxnet', root=tmp_path).current
+    assert reference.load('demo', 'pytorch', root=tmp_path) is None
+    nb = nbformat.read(str(source), as_version=4)
+    nb.cells[2].source += '\n# one more comment'         # the code changes: the run is stale
+    nbformat.write(nb, str(source))
+    assert not reference.load('demo', 'mxnet', root=tmp_path).current
+    (folder / 'reference' / 'mxnet.json').write_text('{')
+    with pytest.raises(reference.ReferenceRunError, match='mxnet.json .*make reference'):
+        reference.load('demo', 'mxnet', root=tmp_path)
+
+
+def test_substitutions_quote_the_records():
+    ln10 = math.log(10)
+    refs = {'pytorch': made_up('pytorch', [ln10 + 0.01, ln10 - 0.02, 1.2, 0.5, 0.4],
+                               [0.10, 0.12, 0.55, 0.80, 0.86]),
+            'jax': made_up('jax', [ln10, 1.9, 1.0, 0.6, 0.45], [0.10, 0.30, 0.62, 0.78, 0.84],
+                           seconds=7000)}
+    subs = compare.substitutions(refs, 'index_figures/curves.svg')['reference']
+    assert subs['pytorch'] == dict(val_acc='0.860', val_loss='0.400', train_loss='0.400',
+                                   epochs='5', minutes='62', examples_per_s='102',
+                                   plateau_epochs='2', label='PyTorch')
+    assert subs['jax']['plateau_epochs'] == '1' and subs['jax']['minutes'] == '117'
+    assert subs['tensorflow']['val_acc'] == compare.MISSING and subs['count'] == '2'
+    assert subs['val_acc_range'] == '0.840–0.860' and subs['plateau_range'] == '1–2'
+    assert subs['gap']['e1'] == dict(train_loss='0.010', val_acc='0.000')
+    assert subs['gap']['e5'] == dict(train_loss='0.050', val_acc='0.020')
+    assert subs['gap']['e10'] == dict(train_loss=compare.MISSING, val_acc=compare.MISSING)
+    assert subs['figure'].startswith('![Training loss and validation accuracy')
+    assert subs['figure'].endswith('(PyTorch, JAX).](index_figures/curves.svg)')
+    assert '{note}' in compare.substitutions({}, None)['reference']['figure']
+    rows = subs['table'].split('\n* - ')[1:]
+    assert rows[0].startswith('framework\n  - epochs\n')
+    assert rows[1].startswith('PyTorch\n  - 5\n  - 0.400\n  - 0.400\n  - 0.860\n  - 62\n  - 102\n  - 2')
+    assert rows[2].startswith(f'TensorFlow\n  - {compare.MISSING}\n')
+
+
+def test_the_comparison_figure_draws_every_framework(tmp_path):
+    refs = {fw: made_up(fw, [2.3, 1.0], [0.1, 0.7]) for fw in ('tensorflow', 'mxnet')}
+    path = compare.draw(refs, tmp_path / 'curves.svg')
+    svg = path.read_text()
+    assert 'TensorFlow' in svg and 'MXNet' in svg and 'PyTorch' not in svg
+    assert compare.draw(refs, tmp_path / 'again.svg').read_text() == svg, 'not reproducible'
+
+
+@pytest.mark.parametrize('chapter', chapters.chapters())
+def test_source_notebooks_carry_their_reference_outputs(chapter):
+    """On GitHub or in Colab a chapter notebook shows its reference run before anything runs."""
+    behind = reference.show_in_sources(chapter, write=False)
+    assert not behind, (f'{", ".join(p.name for p in behind)}: the training cell does not show '
+                        'the reference run (labelled as it is now); run `python -m '
+                        'book.tools.reference --show-only`')
+
+
+def test_the_watcher_tells_this_runs_cpu_time_from_other_processes(tmp_path):
+    """The record's other_cpu_s: CPU time of processes outside this one and its children."""
+    import subprocess
+    import time
+    watcher = reference.Watcher(tmp_path, 'test')
+    # a child of this process, busy for a second: its time is this run's own
+    subprocess.run(['timeout', '1', 'sh', '-c', 'while :; do :; done'])
+    assert watcher.own_delta() > 0.7
+    # a process that is not (its parent exits at once), busy for 1.5 seconds: someone else's
+    subprocess.run(['sh', '-c', 'timeout 1.5 sh -c "while :; do :; done" >/dev/null 2>&1 &'])
+    time.sleep(2)
+    watcher.measure()
+    assert watcher.other_cpu_s > 1.0

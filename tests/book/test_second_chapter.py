@@ -4,7 +4,9 @@ A temporary copy of the book gets a second, tiny chapter (tests/book/fixtures/de
 a two-layer perceptron on Fashion-MNIST, four notebooks, each run by its framework's kernel
 under the smoke budget) and a `_toc.yml` listing it in place of the real chapters (whose
 execution takes minutes). The real build tool builds the copy; then the site and prose tests
-run on it, and the checks below look at the new chapter's page, tabs and run table.
+run on it, and the checks below look at the new chapter's page, tabs and run table. The
+chapter has made-up reference runs in PyTorch (current) and JAX (of older code), so the page
+shows them in place of those frameworks' smoke runs.
 """
 import os
 import shutil
@@ -39,6 +41,9 @@ def copy_of_the_book(target):
 def test_a_second_chapter_gets_its_page_tabs_and_run_table(tmp_path):
     copy_of_the_book(tmp_path)
     demo_chapter.write_chapter(tmp_path / 'book' / NAME)
+    demo_chapter.write_reference(tmp_path / 'book' / NAME, 'pytorch', [2.3, 1.1, 0.7], [0.1, 0.6, 0.75])
+    demo_chapter.write_reference(tmp_path / 'book' / NAME, 'jax', [2.3, 1.2, 0.8], [0.1, 0.55, 0.71],
+                                 current=False)
     toc = yaml.safe_load((tmp_path / '_toc.yml').read_text())
     toc.pop('parts', None)
     toc['chapters'] = [{'file': f'book/{NAME}/index'}]
@@ -67,9 +72,19 @@ def test_a_second_chapter_gets_its_page_tabs_and_run_table(tmp_path):
     assert 'class MLP' in pytorch_model.get_text()
     # the figure, referenced relative to the chapter's folder, is on the page
     assert any(img['src'].endswith(f'{NAME}.svg') for img in page.select('article img'))
-    # the run table: every framework trained under the smoke budget on the CPU
+    # the run table: the reference runs of PyTorch and JAX, smoke runs on the CPU for the others
     rows = page.select('table.framework-run-table tbody tr')
     assert [row.find('td').get_text().strip() for row in rows] == [fw.label for fw in FRAMEWORKS]
-    for row in rows:
-        assert 'smoke budget on cpu' in ' '.join(row.find_all('td')[2].get_text().split())
+    shown = {fw.id: ' '.join(row.find_all('td')[2].get_text().split()) for fw, row in zip(FRAMEWORKS, rows)}
+    for fw in ('tensorflow', 'mxnet'):
+        assert 'smoke budget on cpu' in shown[fw]
+    assert shown['pytorch'].startswith('reference run: full budget, 3 epochs on CPU')
+    assert shown['jax'].endswith('(produced by an earlier version of this code)')
     assert page.select_one('.framework-smoke-warning') is not None
+    assert 'JAX' in page.select_one('.framework-stale-warning').get_text()
+    assert f'the reference run book/{NAME}/reference/jax.json was produced by an earlier' in build.stdout
+    assert 'reference/pytorch.json' not in build.stdout
+    # the prose quotes the PyTorch run; the figure draws both
+    text = ' '.join(page.select_one('article').get_text().split())
+    assert 'The PyTorch reference run reached a validation accuracy of 0.750 in 3 epochs.' in text
+    assert any(img['src'].endswith('reference_curves.svg') for img in page.select('article img'))

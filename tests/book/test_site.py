@@ -11,7 +11,9 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from book.tools import chapters, merge, runs
+import jinja2
+
+from book.tools import chapters, compare, merge, reference, runs
 from book_helpers import HTML, ROOT, chapter_names, require_built_book
 from d2lmini.frameworks import FRAMEWORKS as KNOWN
 
@@ -150,6 +152,11 @@ def test_run_table_links_colab_downloads_and_states_budget_and_device(chapter):
         assert (page_dir / download).resolve().read_bytes() == source.read_bytes(), (
             f'the downloadable notebook is not {source.relative_to(ROOT)}: did it change after the build?')
         outputs = squash(row.find_all('td')[2].get_text())
+        ref = reference.load(chapter, fw)
+        if ref:
+            assert f'reference run: {reference.describe(ref)}' in outputs
+            assert ('produced by an earlier version of this code' in outputs) is not ref.current
+            continue
         nb = executed(chapter, fw)
         records = runs.records(nb)
         if any('train' in merge.tags(c) for c in nb.cells):
@@ -159,6 +166,49 @@ def test_run_table_links_colab_downloads_and_states_budget_and_device(chapter):
                     f"({record['budget']['reason']})") in outputs
         if not records:
             assert 'no training in this notebook' in outputs
+
+
+@pytest.mark.parametrize('chapter', CHAPTERS)
+def test_training_tabs_show_the_reference_runs_labelled(chapter):
+    page = chapter_page(chapter)
+    refs = reference.load_all(chapter)
+    training = [tabs_of(t) for t in tab_sets(page) if t.select('div.cell.tag_train')]
+    assert len(training) == 1, 'one tab set holds the training cells'
+    for fw, tab in training[0].items():
+        label = tab.select('.d2lmini-reference')
+        if fw not in refs:
+            assert not label, f'{fw} has no reference run, yet its tab shows a label'
+            continue
+        ref = refs[fw]
+        assert len(label) == 1, f'{fw}: the reference run is shown without its label'
+        kind = 'current' if ref.current else 'stale'
+        assert f'd2lmini-reference-{kind}' in label[0]['class']
+        assert reference.describe(ref) in squash(label[0].get_text())
+        text = squash(tab.get_text())
+        for out in reference.train_cell(ref.notebook, fw).outputs:
+            if out.output_type == 'stream':
+                assert squash(out.text.splitlines()[0]) in text, f'{fw}: reference output missing'
+
+
+@pytest.mark.parametrize('chapter', CHAPTERS)
+def test_prose_quotes_the_reference_runs_and_shows_their_figure(chapter):
+    """Every substitution of the shared prose is on the page, with the value the records give."""
+    page = chapter_page(chapter)
+    refs = reference.load_all(chapter)
+    values = compare.substitutions(refs, 'x.svg')
+    text = squash(' '.join(p.get_text() for p in page.select('article p')))
+    prose = [c.source for c in executed(chapter, FRAMEWORKS[0]).cells if merge.is_shared(c)]
+    inline = [m for source in prose for line in source.splitlines()
+              for m in re.findall(r'{{\s*(reference\.[\w.]+)\s*}}', line)
+              if line.strip() != '{{ ' + m + ' }}']
+    for key in inline:
+        value = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
+            '{{ ' + key + ' }}').render(values)
+        assert value in text, f'{key} should read {value!r} on the page'
+    assert '{{' not in text, 'a substitution was left unrendered'
+    images = [img['src'] for img in page.select('article img')]
+    has_figure = any(src.endswith(compare.FIGURE) for src in images)
+    assert has_figure == bool(refs and any('reference.figure' in s for s in prose))
 
 
 def _local_targets(html_file, page):

@@ -1,0 +1,174 @@
+"""A chapter's reference runs side by side: the comparison figure and the numbers its prose quotes.
+
+The build draws the figure and puts `substitutions(...)` into the chapter page's metadata
+(`myst.substitutions`), so that the shared prose quotes the runs through MyST substitution, for
+example `{{ reference.tensorflow.val_acc }}` or `{{ reference.gap.e10.val_acc }}`; the figure is
+the block `{{ reference.figure }}`. Keys, all strings:
+
+    reference.figure                 the figure as an image (captioned by the prose), or a
+                                     note when there is no reference run
+    reference.table                  a table of the numbers below, one row per framework
+    reference.count                  how many frameworks have a reference run
+    reference.<framework>.<field>    label; val_acc, val_loss, train_loss (last epoch);
+                                     epochs; minutes (wall time); examples_per_s (mean training
+                                     throughput); plateau_epochs (see `plateau_epochs`).
+                                     MISSING for a framework without a reference run.
+    reference.val_acc_range          lowest and highest final validation accuracy, '0.87–0.90'
+    reference.plateau_range          the same for plateau_epochs, '2–3' (or '2')
+    reference.gap.e<N>.<field>       largest minus smallest train_loss / val_acc after epoch N,
+                                     for N in GAP_EPOCHS
+
+`python -m book.tools.compare googlenet` prints the same numbers as a table.
+"""
+import argparse
+import math
+import pathlib
+
+from book.tools import chapters, reference
+from d2lmini import frameworks
+
+LN10 = math.log(10)     # the cross-entropy of a uniform guess over 10 classes
+NEAR_LN10 = 0.05        # a training loss closer than this to ln 10 is still at chance
+GAP_EPOCHS = (1, 5, 10)
+MISSING = 'n/a'
+FIGURE = 'reference_curves.svg'
+COLORS = {'pytorch': '#ee4c2c', 'tensorflow': '#ff8f00', 'jax': '#5e97f6', 'mxnet': '#2e7d32'}
+
+
+def plateau_epochs(history):
+    """How many epochs from the first had a mean training loss within NEAR_LN10 of ln 10."""
+    count = 0
+    for row in history:
+        if row['train_loss'] is None or abs(row['train_loss'] - LN10) >= NEAR_LN10:
+            break
+        count += 1
+    return count
+
+
+def curve(ref, field):
+    return [row[field] for row in ref.record['history']]
+
+
+def gap(refs, epoch, field):
+    """Largest minus smallest value of `field` after `epoch` over the runs that reached it,
+    or None with fewer than two."""
+    values = [ref.record['history'][epoch - 1][field] for ref in refs.values()
+              if len(ref.record['history']) >= epoch]
+    values = [v for v in values if v is not None]
+    return max(values) - min(values) if len(values) >= 2 else None
+
+
+def draw(refs, path):
+    """The figure: training loss (left) and validation accuracy (right) per epoch, one line per
+    framework, ln 10 marked. Written as SVG with no date or random ids, so a rebuild from the
+    same records writes the same file."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot as plt
+    with matplotlib.rc_context({'svg.hashsalt': 'd2lmini', 'svg.fonttype': 'none'}):
+        fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.4), layout='constrained')
+        for fw, ref in refs.items():
+            epochs = curve(ref, 'epoch')
+            style = dict(color=COLORS.get(fw), marker='o', markersize=3, linewidth=1.5,
+                         label=frameworks.get(fw).label)
+            loss_ax.plot(epochs, curve(ref, 'train_loss'), **style)
+            acc_ax.plot(epochs, curve(ref, 'val_acc'), **style)
+        loss_ax.axhline(LN10, color='grey', linestyle=':', linewidth=1)
+        loss_ax.annotate('ln 10 (chance)', (1, LN10), xytext=(0, 4), textcoords='offset points',
+                         color='grey', fontsize=8)
+        loss_ax.set(xlabel='epoch', ylabel='training loss (mean over the epoch)')
+        acc_ax.set(xlabel='epoch', ylabel='validation accuracy')
+        for ax in (loss_ax, acc_ax):
+            ax.grid(alpha=0.3)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        acc_ax.legend(loc='lower right', fontsize=8)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, metadata={'Date': None})
+        plt.close(fig)
+    return path
+
+
+def _number(value, digits):
+    return MISSING if value is None else f'{value:.{digits}f}'
+
+
+def _range(values, digits):
+    values = [v for v in values if v is not None]
+    if not values:
+        return MISSING
+    low, high = _number(min(values), digits), _number(max(values), digits)
+    return low if low == high else f'{low}–{high}'
+
+
+def framework_numbers(ref):
+    last, history = ref.record['history'][-1], ref.record['history']
+    speeds = [row['examples_per_sec'] for row in history if row.get('examples_per_sec')]
+    return dict(val_acc=_number(last['val_acc'], 3), val_loss=_number(last['val_loss'], 3),
+                train_loss=_number(last['train_loss'], 3), epochs=str(len(history)),
+                minutes=str(round(ref.record['wall_time_s'] / 60)),
+                examples_per_s=_number(sum(speeds) / len(speeds) if speeds else None, 0),
+                plateau_epochs=str(plateau_epochs(history)))
+
+
+def table(numbers):
+    """The per-framework numbers as a MyST list-table (numbers: framework id -> fields)."""
+    columns = [('epochs', 'epochs'), ('train_loss', 'final training loss'),
+               ('val_loss', 'final validation loss'), ('val_acc', 'final validation accuracy'),
+               ('minutes', 'wall time (min)'), ('examples_per_s', 'training examples/s'),
+               ('plateau_epochs', f'epochs near ln 10 (within {NEAR_LN10})')]
+    rows = ['* - framework\n' + ''.join(f'  - {title}\n' for _, title in columns)]
+    for fields in numbers.values():
+        rows.append(f'* - {fields["label"]}\n' + ''.join(f'  - {fields[key]}\n' for key, _ in columns))
+    return ('```{list-table} The reference runs, from their records\n:header-rows: 1\n'
+            ':class: reference-runs-table\n:name: table-reference-runs\n\n' + ''.join(rows) + '```')
+
+
+def substitutions(refs, figure_path=None):
+    """The `reference` substitutions of a page (see the module docstring). refs: framework id ->
+    reference.Reference; figure_path: the drawn figure, relative to the page (None: no figure)."""
+    numbers = {}
+    for fw in frameworks.FRAMEWORKS:
+        numbers[fw.id] = dict(framework_numbers(refs[fw.id]) if fw.id in refs else
+                              dict.fromkeys(['val_acc', 'val_loss', 'train_loss', 'epochs',
+                                             'minutes', 'examples_per_s', 'plateau_epochs'],
+                                            MISSING), label=fw.label)
+    if refs and figure_path:
+        # An image, as the chapters' other figures: the prose numbers and captions it by hand.
+        shown = ', '.join(frameworks.get(fw).label for fw in refs)
+        figure = (f'![Training loss and validation accuracy per epoch of the reference runs '
+                  f'({shown}).]({figure_path})')
+    else:
+        figure = ('```{note}\nNo reference run of this chapter has been kept yet, so there is '
+                  'no comparison figure: `make reference` makes them.\n```')
+    return {'reference': dict(
+        numbers, figure=figure, table=table(numbers), count=str(len(refs)),
+        val_acc_range=_range([ref.record['history'][-1]['val_acc'] for ref in refs.values()], 3),
+        plateau_range=_range([plateau_epochs(ref.record['history']) for ref in refs.values()], 0),
+        gap={f'e{epoch}': dict(train_loss=_number(gap(refs, epoch, 'train_loss'), 3),
+                               val_acc=_number(gap(refs, epoch, 'val_acc'), 3))
+             for epoch in GAP_EPOCHS})}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('chapter', choices=chapters.chapters())
+    parser.add_argument('--figure', type=pathlib.Path, help='also draw the figure into this file')
+    args = parser.parse_args(argv)
+    refs = reference.load_all(args.chapter)
+    if args.figure:
+        draw(refs, args.figure)
+    subs = substitutions(refs)['reference']
+    print(f'{"framework":<12}{"current":>8}{"epochs":>7}{"val acc":>9}{"val loss":>9}'
+          f'{"train loss":>11}{"minutes":>8}{"examples/s":>11}{"plateau":>8}')
+    for fw, ref in refs.items():
+        n = subs[fw]
+        print(f'{fw:<12}{str(ref.current):>8}{n["epochs"]:>7}{n["val_acc"]:>9}{n["val_loss"]:>9}'
+              f'{n["train_loss"]:>11}{n["minutes"]:>8}{n["examples_per_s"]:>11}'
+              f'{n["plateau_epochs"]:>8}')
+    for key, row in subs['gap'].items():
+        print(f'largest gap after epoch {key[1:]}: train loss {row["train_loss"]}, '
+              f'val acc {row["val_acc"]}')
+
+
+if __name__ == '__main__':
+    main()
