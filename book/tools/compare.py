@@ -9,10 +9,11 @@ the block `{{ reference.figure }}`. Keys, all strings:
                                      note when there is no reference run
     reference.table                  a table of the numbers below, one row per framework
     reference.count                  how many frameworks have a reference run
-    reference.<framework>.<field>    label; val_acc, val_loss, train_loss (last epoch);
-                                     epochs; minutes (wall time); examples_per_s (mean training
-                                     throughput); plateau_epochs (see `plateau_epochs`).
-                                     MISSING for a framework without a reference run.
+    reference.<framework>.<field>    label (the framework's name); val_acc, val_loss,
+                                     train_loss (last epoch); epochs; minutes (wall time);
+                                     examples_per_s (mean training throughput); plateau_epochs
+                                     (see `plateau_epochs`); all but label are MISSING for a
+                                     framework without a reference run.
     reference.val_acc_range          lowest and highest final validation accuracy, '0.87–0.90'
     reference.plateau_range          the same for plateau_epochs, '2–3' (or '2')
     reference.gap.e<N>.<field>       largest minus smallest train_loss / val_acc after epoch N,
@@ -120,7 +121,7 @@ def table(numbers):
     for fields in numbers.values():
         rows.append(f'* - {fields["label"]}\n' + ''.join(f'  - {fields[key]}\n' for key, _ in columns))
     return ('```{list-table} The reference runs, from their records\n:header-rows: 1\n'
-            ':class: reference-runs-table\n:name: table-reference-runs\n\n' + ''.join(rows) + '```')
+            ':class: reference-runs-table\n\n' + ''.join(rows) + '```')
 
 
 def substitutions(refs, figure_path=None):
@@ -137,9 +138,11 @@ def substitutions(refs, figure_path=None):
         shown = ', '.join(frameworks.get(fw).label for fw in refs)
         figure = (f'![Training loss and validation accuracy per epoch of the reference runs '
                   f'({shown}).]({figure_path})')
-    else:
+    elif not refs:
         figure = ('```{note}\nNo reference run of this chapter has been kept yet, so there is '
                   'no comparison figure: `make reference` makes them.\n```')
+    else:
+        figure = ''     # not drawn (python -m book.tools.compare without --figure)
     return {'reference': dict(
         numbers, figure=figure, table=table(numbers), count=str(len(refs)),
         val_acc_range=_range([ref.record['history'][-1]['val_acc'] for ref in refs.values()], 3),

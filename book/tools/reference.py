@@ -34,8 +34,10 @@ import html
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -47,7 +49,8 @@ from d2lmini.frameworks import IDS
 
 
 TRAIN_TAG = 'train'
-LABEL_MIME = 'application/vnd.d2lmini.reference-label+json'   # marks the label output
+LABEL_KEY = 'd2lmini_reference_label'   # in the label output's metadata (not a MIME type in its
+                                        # data: MyST-NB warns of those it cannot render)
 
 
 class ReferenceRunError(Exception):
@@ -62,14 +65,23 @@ def checkpoint_dir(chapter, framework, root=chapters.ROOT):
     return pathlib.Path(root) / '_build' / 'reference' / chapter / framework
 
 
-def git_commit(root=chapters.ROOT):
+def git_commit(source, root=chapters.ROOT):
+    """The commit checked out, with '-dirty' if the code that runs differs from it: uncommitted
+    changes in d2lmini/ or book/tools/, or in the code cells of `source` (a notebook whose
+    outputs alone changed, as after another reference run, is not dirty). None outside git."""
+    def git(*args):
+        return subprocess.run(['git', *args], cwd=root, capture_output=True, text=True,
+                              check=True).stdout
     try:
-        commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=root, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '--', 'd2lmini', 'book'],
-                               cwd=root, capture_output=True, text=True).stdout.strip()
+        commit = git('rev-parse', 'HEAD').strip()
+        dirty = bool(git('status', '--porcelain', '--', 'd2lmini', 'book/tools').strip())
+        committed = git('show', f'HEAD:{pathlib.Path(source).relative_to(root).as_posix()}')
     except (OSError, subprocess.CalledProcessError):
         return None
+    with tempfile.NamedTemporaryFile('w', suffix='.ipynb') as copy:
+        copy.write(committed)
+        copy.flush()
+        dirty = dirty or chapters.code_hash(copy.name) != chapters.code_hash(source)
     return commit + ('-dirty' if dirty else '')
 
 
@@ -90,7 +102,8 @@ class Watcher(threading.Thread):
         """CPU seconds the whole machine has been busy (all cores, since boot)."""
         import psutil
         times = psutil.cpu_times()
-        return sum(times) - times.idle - getattr(times, 'iowait', 0.0)
+        # user and nice include guest time; idle, iowait and steal are not this machine's work
+        return sum(getattr(times, name, 0.0) for name in ('user', 'nice', 'system', 'irq', 'softirq'))
 
     def own_delta(self):
         """CPU seconds this process and its live children used since the last call."""
@@ -101,14 +114,13 @@ class Watcher(threading.Thread):
                 times = proc.cpu_times()
             except psutil.Error:
                 continue        # ended meanwhile
-            used = times.user + times.system
-            if proc.pid == me.pid:      # with the children it has waited for (the kernel's end)
-                used += times.children_user + times.children_system
+            # with the children it has waited for (as this process waits for the kernel's end)
+            used = times.user + times.system + times.children_user + times.children_system
             delta += used - self.own.get(proc.pid, 0.0)
             self.own[proc.pid] = used
             seen.add(proc.pid)
         for pid in set(self.own) - seen:
-            # Ended: its whole time now shows in this process's children times, counted above.
+            # Ended: its whole time now shows in its parent's children times, counted above.
             delta -= self.own.pop(pid)
         return delta
 
@@ -153,7 +165,8 @@ def run(chapter, framework, root=chapters.ROOT):
                D2LMINI_CHECKPOINT_DIR=os.path.relpath(directory, source.parent))
     label = f'{chapter}/{framework}'
     # What is run is fixed now: edits made while it trains must not be credited to it.
-    code_hash, commit = chapters.code_hash(source), git_commit(root)
+    code_hash, commit = chapters.code_hash(source), git_commit(source, root)
+    train_cell(nbformat.read(str(source), as_version=4), source.name)    # before hours of work
     # A run resumed over several processes adds up their times and loads (kept beside the
     # checkpoints; a finished run starts afresh).
     parts_path = directory / 'reference-parts.json'
@@ -277,15 +290,17 @@ def describe(ref):
     device = rec['device']['model'] or rec['device']['name']
     if rec['device']['type'] == 'cpu':
         device += f", {rec['host']['cpu_count']} cores"
-    commit = (meta.get('git_commit') or 'unknown commit')[:12].replace('-dirty', '')
+    commit = meta.get('git_commit')
+    commit = ('an unknown commit' if not commit else f'commit {commit[:12]}'
+              + (' with uncommitted changes' if commit.endswith('-dirty') else ''))
     return (f"{rec['budget']['name']} budget, {rec['epochs_run']} epochs on "
             f"{rec['device']['type'].upper()} ({device}), {duration(rec['wall_time_s'])}, "
-            f"{meta['started_at'][:10]}, commit {commit}")
+            f"{meta['started_at'][:10]}, {commit}")
 
 
 def label_output(ref):
     """The display output put before the reference's outputs (text/html for notebooks and the
-    book, text/plain for consoles), marked with LABEL_MIME so that it can be found again."""
+    book, text/plain for consoles), marked by LABEL_KEY in its metadata."""
     if ref.current:
         title = 'Outputs of the reference run'
         text = (f'{describe(ref)}. Running the cell trains again and replaces them.')
@@ -297,16 +312,20 @@ def label_output(ref):
     return nbformat.v4.new_output('display_data', data={
         'text/html': f'<div class="d2lmini-reference d2lmini-reference-{kind}"><strong>'
                      f'{html.escape(title)}</strong>: {html.escape(text)}</div>',
-        'text/plain': f'{title}: {text}',
-        LABEL_MIME: {'framework': ref.framework, 'current': ref.current,
-                     'code_hash': ref.record['reference']['code_hash']}})
+        'text/plain': f'{title}: {text}'}, metadata={LABEL_KEY: {
+            'framework': ref.framework, 'current': ref.current,
+            'code_hash': ref.record['reference']['code_hash']}})
+
+
+def is_label(output):
+    return LABEL_KEY in output.get('metadata', {})
 
 
 def show(nb, ref, name):
     """Replace the outputs of `nb`'s training cell with `ref`'s, after its label."""
     cell = train_cell(nb, name)
     kept = train_cell(ref.notebook, f'{ref.name} (reference)')
-    cell.outputs = [label_output(ref)] + [o for o in kept.outputs if LABEL_MIME not in o.get('data', {})]
+    cell.outputs = [label_output(ref)] + [o for o in kept.outputs if not is_label(o)]
     cell.execution_count = kept.execution_count
     return nb
 
@@ -337,6 +356,8 @@ def main(argv=None):
                         help='run nothing; put the kept reference outputs into the source '
                              'notebooks (labelled stale where the code has changed)')
     args = parser.parse_args(argv)
+    # A run stopped by SIGTERM (a session or job ending) still notes its part (see `run`).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     names = args.chapter or chapters.chapters()
     frameworks = [fw.strip() for fw in args.frameworks.split(',') if fw.strip()]
     unknown = sorted(set(frameworks) - set(IDS))
@@ -348,7 +369,10 @@ def main(argv=None):
                 print(f'updated {path.relative_to(chapters.ROOT)}')
             continue
         for framework in frameworks:
-            run(chapter, framework)
+            try:
+                run(chapter, framework)
+            except ReferenceRunError as error:
+                sys.exit(f'make reference: {error}')
 
 
 if __name__ == '__main__':

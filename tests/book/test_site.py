@@ -186,8 +186,11 @@ def test_training_tabs_show_the_reference_runs_labelled(chapter):
         assert reference.describe(ref) in squash(label[0].get_text())
         text = squash(tab.get_text())
         for out in reference.train_cell(ref.notebook, fw).outputs:
-            if out.output_type == 'stream':
-                assert squash(out.text.splitlines()[0]) in text, f'{fw}: reference output missing'
+            # its start line, and its epoch lines (a display with plain text only)
+            shown = out.text if out.output_type == 'stream' else (
+                out.data['text/plain'] if set(out.get('data', {})) == {'text/plain'} else '')
+            for line in shown.splitlines():
+                assert squash(line) in text, f'{fw}: the reference run output {line!r} is missing'
 
 
 @pytest.mark.parametrize('chapter', CHAPTERS)
@@ -198,13 +201,17 @@ def test_prose_quotes_the_reference_runs_and_shows_their_figure(chapter):
     values = compare.substitutions(refs, 'x.svg')
     text = squash(' '.join(p.get_text() for p in page.select('article p')))
     prose = [c.source for c in executed(chapter, FRAMEWORKS[0]).cells if merge.is_shared(c)]
-    inline = [m for source in prose for line in source.splitlines()
-              for m in re.findall(r'{{\s*(reference\.[\w.]+)\s*}}', line)
-              if line.strip() != '{{ ' + m + ' }}']
-    for key in inline:
-        value = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
-            '{{ ' + key + ' }}').render(values)
-        assert value in text, f'{key} should read {value!r} on the page'
+    render = lambda key: jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
+        '{{ ' + key + ' }}').render(values)
+    for source in prose:
+        for match in re.finditer(r'{{\s*(reference\.[\w.]+)\s*}}', source):
+            line_start = source.rfind('\n', 0, match.start()) + 1
+            if not source[line_start:match.start()].strip():
+                continue        # a block (figure, table), not a number in a sentence
+            # the value, with the plain words before it: the number is where the prose puts it
+            before = re.split(r'[$`*_{}\[\]()\\\n]', source[:match.start()])[-1][-40:]
+            expected = squash(before + render(match.group(1)))
+            assert expected in text, f'{match.group(1)}: {expected!r} is not on the page'
     assert '{{' not in text, 'a substitution was left unrendered'
     images = [img['src'] for img in page.select('article img')]
     has_figure = any(src.endswith(compare.FIGURE) for src in images)
