@@ -5,9 +5,8 @@
 2. merge them into the chapter's page, book/<chapter>/index.ipynb (git-ignored, beside the
    notebooks and figures), with the run table from the run records. A training cell of a
    notebook with a reference run (book/<chapter>/reference/, reference.py) shows that run's
-   outputs, labelled; the comparison figure of the reference runs goes to
-   book/<chapter>/index_figures/ (git-ignored) and their numbers into the page's substitutions
-   (compare.py). A reference run of older code is labelled so, with a warning here;
+   outputs, labelled, and their numbers go into the page's substitutions (compare.py). A
+   reference run of older code is labelled so, with a warning here;
 3. render _config.yml/_toc.yml into _build/html with Jupyter Book, warnings as errors."""
 import argparse
 import os
@@ -58,9 +57,6 @@ def executed_path(source):
     return BUILD / 'executed' / source.relative_to(ROOT)
 
 
-FIGURES = 'index_figures'    # beside the page, written by the build
-
-
 def warn(message):
     print(f'   WARNING: {message}', flush=True)
 
@@ -89,13 +85,9 @@ def merge_chapter(name, sources, colab):
     table = runs.table_markdown([(frameworks.get(fw), colab(rel[fw]), path.name,
                                   runs.records(executed[fw]), shown.get(fw))
                                  for fw, path in sources.items()])
-    folder = ROOT / 'book' / name
-    shutil.rmtree(folder / FIGURES, ignore_errors=True)     # nothing left from older builds
-    figure = compare.draw(refs, folder / FIGURES / compare.FIGURE) if refs else None
-    page_path = folder / f'{chapters.PAGE}.ipynb'
+    page_path = ROOT / 'book' / name / f'{chapters.PAGE}.ipynb'
     page = merge.merge(executed, rel, header=table)
-    page.metadata['myst'] = {'substitutions': compare.substitutions(
-        refs, figure and figure.relative_to(folder).as_posix())}
+    page.metadata['myst'] = {'substitutions': compare.substitutions(refs)}
     nbformat.write(page, page_path)
     attachments.extract_to_files(page_path)     # figures embedded in the notebooks -> files
     return page_path

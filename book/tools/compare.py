@@ -1,12 +1,12 @@
 """A chapter's reference runs side by side: the comparison figure and the numbers its prose quotes.
 
-The build draws the figure and puts `substitutions(...)` into the chapter page's metadata
-(`myst.substitutions`), so that the shared prose quotes the runs through MyST substitution, for
-example `{{ reference.tensorflow.val_acc }}` or `{{ reference.gap.e10.val_acc }}`; the figure is
-the block `{{ reference.figure }}`. Keys, all strings:
+The figure is a chapter figure, book/<chapter>/figures/reference_curves.svg, embedded in the
+notebooks like the others (so Colab shows it too): `make reference` redraws and re-embeds it
+after each run (`redraw`), and a test checks it is what the records draw. The build puts
+`substitutions(...)` into the chapter page's metadata (`myst.substitutions`), so that the
+shared prose quotes the runs through MyST substitution, for example
+`{{ reference.tensorflow.val_acc }}` or `{{ reference.gap.e10.val_acc }}`. Keys, all strings:
 
-    reference.figure                 the figure as an image (captioned by the prose), or a
-                                     note when there is no reference run
     reference.table                  a table of the numbers below, one row per framework
     reference.count                  how many frameworks have a reference run
     reference.<framework>.<field>    label (the framework's name); val_acc, val_loss,
@@ -17,7 +17,7 @@ the block `{{ reference.figure }}`. Keys, all strings:
     reference.val_acc_range          lowest and highest final validation accuracy, '0.87–0.90'
     reference.plateau_range          the same for plateau_epochs, '2–3' (or '2')
     reference.gap.e<N>.<field>       largest minus smallest train_loss / val_acc after epoch N,
-                                     for N in GAP_EPOCHS
+                                     for N in GAP_EPOCHS (4 decimals)
 
 `python -m book.tools.compare googlenet` prints the same numbers as a table.
 """
@@ -25,7 +25,7 @@ import argparse
 import math
 import pathlib
 
-from book.tools import chapters, reference
+from book.tools import attachments, chapters, reference
 from d2lmini import frameworks
 
 LN10 = math.log(10)     # the cross-entropy of a uniform guess over 10 classes
@@ -75,8 +75,9 @@ def draw(refs, path):
             loss_ax.plot(epochs, curve(ref, 'train_loss'), **style)
             acc_ax.plot(epochs, curve(ref, 'val_acc'), **style)
         loss_ax.axhline(LN10, color='grey', linestyle=':', linewidth=1)
-        loss_ax.annotate('ln 10 (chance)', (1, LN10), xytext=(0, 4), textcoords='offset points',
-                         color='grey', fontsize=8)
+        last = max((len(ref.record['history']) for ref in refs.values()), default=1)
+        loss_ax.annotate('ln 10 (chance)', (last, LN10), xytext=(0, -11), ha='right',
+                         textcoords='offset points', color='grey', fontsize=8)
         loss_ax.set(xlabel='epoch', ylabel='training loss (mean over the epoch)')
         acc_ax.set(xlabel='epoch', ylabel='validation accuracy')
         for ax in (loss_ax, acc_ax):
@@ -87,6 +88,24 @@ def draw(refs, path):
         fig.savefig(path, metadata={'Date': None})
         plt.close(fig)
     return path
+
+
+def figure_path(chapter, root=chapters.ROOT):
+    return pathlib.Path(root) / 'book' / chapter / 'figures' / FIGURE
+
+
+def redraw(chapter, root=chapters.ROOT):
+    """Draw the chapter's comparison figure from its reference runs and embed it in the notebooks
+    that show it (attachment:reference_curves.svg); returns the notebooks that changed."""
+    refs = reference.load_all(chapter, root)
+    if not refs:
+        return []
+    paths = (chapters.notebook_path(chapter, fw.id, root) for fw in frameworks.FRAMEWORKS)
+    before = {path: path.read_bytes() for path in paths if path.exists()}
+    draw(refs, figure_path(chapter, root))
+    for path in before:
+        attachments.embed(path)
+    return [path for path, data in before.items() if path.read_bytes() != data]
 
 
 def _number(value, digits):
@@ -124,42 +143,34 @@ def table(numbers):
             ':class: reference-runs-table\n\n' + ''.join(rows) + '```')
 
 
-def substitutions(refs, figure_path=None):
+def substitutions(refs):
     """The `reference` substitutions of a page (see the module docstring). refs: framework id ->
-    reference.Reference; figure_path: the drawn figure, relative to the page (None: no figure)."""
+    reference.Reference."""
     numbers = {}
     for fw in frameworks.FRAMEWORKS:
         numbers[fw.id] = dict(framework_numbers(refs[fw.id]) if fw.id in refs else
                               dict.fromkeys(['val_acc', 'val_loss', 'train_loss', 'epochs',
                                              'minutes', 'examples_per_s', 'plateau_epochs'],
                                             MISSING), label=fw.label)
-    if refs and figure_path:
-        # An image, as the chapters' other figures: the prose numbers and captions it by hand.
-        shown = ', '.join(frameworks.get(fw).label for fw in refs)
-        figure = (f'![Training loss and validation accuracy per epoch of the reference runs '
-                  f'({shown}).]({figure_path})')
-    elif not refs:
-        figure = ('```{note}\nNo reference run of this chapter has been kept yet, so there is '
-                  'no comparison figure: `make reference` makes them.\n```')
-    else:
-        figure = ''     # not drawn (python -m book.tools.compare without --figure)
     return {'reference': dict(
-        numbers, figure=figure, table=table(numbers), count=str(len(refs)),
+        numbers, table=table(numbers), count=str(len(refs)),
         val_acc_range=_range([ref.record['history'][-1]['val_acc'] for ref in refs.values()], 3),
         plateau_range=_range([plateau_epochs(ref.record['history']) for ref in refs.values()], 0),
-        gap={f'e{epoch}': dict(train_loss=_number(gap(refs, epoch, 'train_loss'), 3),
-                               val_acc=_number(gap(refs, epoch, 'val_acc'), 3))
+        gap={f'e{epoch}': dict(train_loss=_number(gap(refs, epoch, 'train_loss'), 4),
+                               val_acc=_number(gap(refs, epoch, 'val_acc'), 4))
              for epoch in GAP_EPOCHS})}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('chapter', choices=chapters.chapters())
-    parser.add_argument('--figure', type=pathlib.Path, help='also draw the figure into this file')
+    parser.add_argument('--redraw', action='store_true',
+                        help='also redraw the figure and embed it in the notebooks')
     args = parser.parse_args(argv)
     refs = reference.load_all(args.chapter)
-    if args.figure:
-        draw(refs, args.figure)
+    if args.redraw:
+        for path in redraw(args.chapter):
+            print(f'updated {path.relative_to(chapters.ROOT)}')
     subs = substitutions(refs)['reference']
     print(f'{"framework":<12}{"current":>8}{"epochs":>7}{"val acc":>9}{"val loss":>9}'
           f'{"train loss":>11}{"minutes":>8}{"examples/s":>11}{"plateau":>8}')

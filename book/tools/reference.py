@@ -226,6 +226,10 @@ def run(chapter, framework, root=chapters.ROOT):
           flush=True)
     for notebook in show_in_sources(chapter, [framework], root):
         print(f'{label}: its outputs are now in {notebook.relative_to(root)}', flush=True)
+    from book.tools import compare      # (compare reads the references this module keeps)
+    if compare.redraw(chapter, root):
+        print(f'{label}: the comparison figure {compare.figure_path(chapter, root).relative_to(root)} '
+              'is redrawn and embedded in the notebooks', flush=True)
     return path
 
 
@@ -354,7 +358,8 @@ def main(argv=None):
                         help='comma-separated, run in this order (default: %(default)s)')
     parser.add_argument('--show-only', action='store_true',
                         help='run nothing; put the kept reference outputs into the source '
-                             'notebooks (labelled stale where the code has changed)')
+                             'notebooks (labelled stale where the code has changed) and redraw '
+                             'the comparison figure')
     args = parser.parse_args(argv)
     # A run stopped by SIGTERM (a session or job ending) still notes its part (see `run`).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -365,7 +370,8 @@ def main(argv=None):
         parser.error(f'unknown framework(s) {", ".join(unknown)}; choose from {", ".join(IDS)}')
     for chapter in names:
         if args.show_only:
-            for path in show_in_sources(chapter, frameworks):
+            from book.tools import compare
+            for path in sorted(set(show_in_sources(chapter, frameworks) + compare.redraw(chapter))):
                 print(f'updated {path.relative_to(chapters.ROOT)}')
             continue
         for framework in frameworks:

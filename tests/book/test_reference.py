@@ -156,19 +156,16 @@ def test_substitutions_quote_the_records():
                                [0.10, 0.12, 0.55, 0.80, 0.86]),
             'jax': made_up('jax', [ln10, 1.9, 1.0, 0.6, 0.45], [0.10, 0.30, 0.62, 0.78, 0.84],
                            seconds=7000)}
-    subs = compare.substitutions(refs, 'index_figures/curves.svg')['reference']
+    subs = compare.substitutions(refs)['reference']
     assert subs['pytorch'] == dict(val_acc='0.860', val_loss='0.400', train_loss='0.400',
                                    epochs='5', minutes='62', examples_per_s='102',
                                    plateau_epochs='2', label='PyTorch')
     assert subs['jax']['plateau_epochs'] == '1' and subs['jax']['minutes'] == '117'
     assert subs['tensorflow']['val_acc'] == compare.MISSING and subs['count'] == '2'
     assert subs['val_acc_range'] == '0.840–0.860' and subs['plateau_range'] == '1–2'
-    assert subs['gap']['e1'] == dict(train_loss='0.010', val_acc='0.000')
-    assert subs['gap']['e5'] == dict(train_loss='0.050', val_acc='0.020')
+    assert subs['gap']['e1'] == dict(train_loss='0.0100', val_acc='0.0000')
+    assert subs['gap']['e5'] == dict(train_loss='0.0500', val_acc='0.0200')
     assert subs['gap']['e10'] == dict(train_loss=compare.MISSING, val_acc=compare.MISSING)
-    assert subs['figure'].startswith('![Training loss and validation accuracy')
-    assert subs['figure'].endswith('(PyTorch, JAX).](index_figures/curves.svg)')
-    assert '{note}' in compare.substitutions({}, None)['reference']['figure']
     rows = subs['table'].split('\n* - ')[1:]
     assert rows[0].startswith('framework\n  - epochs\n')
     assert rows[1].startswith('PyTorch\n  - 5\n  - 0.400\n  - 0.400\n  - 0.860\n  - 62\n  - 102\n  - 2')
@@ -233,3 +230,16 @@ def test_the_commit_is_dirty_only_when_the_code_that_runs_differs(tmp_path):
     write_notebook(source, epochs=1)
     (tmp_path / 'd2lmini' / 'x.py').write_text('x = 2\n')
     assert reference.git_commit(source, tmp_path) == commit + '-dirty'
+
+
+@pytest.mark.parametrize('chapter', chapters.chapters())
+def test_the_comparison_figure_is_the_one_the_records_draw(chapter, tmp_path):
+    refs = reference.load_all(chapter)
+    if not refs:
+        pytest.skip(f'{chapter} has no reference run')
+    drawn = compare.draw(refs, tmp_path / compare.FIGURE).read_bytes()
+    assert compare.figure_path(chapter).read_bytes() == drawn, (
+        'the comparison figure is not drawn from the records as they are: run '
+        '`python -m book.tools.reference --show-only`')
+    for path in chapters.notebooks(chapter).values():
+        assert f'](attachment:{compare.FIGURE})' in path.read_text(), f'{path.name} does not show it'

@@ -84,7 +84,9 @@ def test_a_second_chapter_gets_its_page_tabs_and_run_table(tmp_path):
     assert 'JAX' in page.select_one('.framework-stale-warning').get_text()
     assert f'the reference run book/{NAME}/reference/jax.json was produced by an earlier' in build.stdout
     assert 'reference/pytorch.json' not in build.stdout
-    # the prose quotes the PyTorch run; the figure draws both
+    # the prose quotes the PyTorch run, and the table has both
     text = ' '.join(page.select_one('article').get_text().split())
     assert 'The PyTorch reference run reached a validation accuracy of 0.750 in 3 epochs.' in text
-    assert any(img['src'].endswith('reference_curves.svg') for img in page.select('article img'))
+    rows = [' '.join(r.get_text().split()) for r in page.select('table.reference-runs-table tbody tr')]
+    assert rows[0].startswith('PyTorch 3 0.700 0.700 0.750') and rows[2].startswith('JAX 3 0.800')
+    assert rows[1] == 'TensorFlow ' + ' '.join(['n/a'] * 7)
