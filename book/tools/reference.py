@@ -18,7 +18,12 @@ Results, in `book/<chapter>/reference/`:
                                   other processes used meanwhile, as `other_cpu_share` of the
                                   machine's CPU time (0: alone; a test suite beside it shows as
                                   0.3 and more), and the highest 1-minute load average seen
-                                  beside the CPU count.
+                                  beside the CPU count. `all_parts_recorded` is false when some
+                                  checkpoints were made by a process whose part was not kept:
+                                  the times and loads then cover the recorded parts only.
+
+Each part is noted in `reference-parts.json` beside the checkpoints every few seconds while it
+runs, so a process killed without warning (a session ending) loses at most those seconds of it.
 
 Showing them: the training cell (tagged `train`) of a notebook with a reference run carries
 that run's outputs, after a label saying what produced them (budget, epochs, device, duration,
@@ -49,6 +54,7 @@ from d2lmini.frameworks import IDS
 
 
 TRAIN_TAG = 'train'
+POLL_S = 10                             # how often a run's log and its part's record are updated
 LABEL_KEY = 'd2lmini_reference_label'   # in the label output's metadata (not a MIME type in its
                                         # data: MyST-NB warns of those it cannot render)
 
@@ -85,13 +91,32 @@ def git_commit(source, root=chapters.ROOT):
     return commit + ('-dirty' if dirty else '')
 
 
+def latest_checkpoint(directory):
+    """The name of the checkpoint a run in `directory` would resume from, or None."""
+    try:
+        return (pathlib.Path(directory) / checkpoint.LATEST).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def parts_account_for_every_checkpoint(parts):
+    """Whether the first part started from nothing and each later one from the checkpoint its
+    predecessor reached: no process whose part was lost trained in between. (A part noted
+    before parts said where they started counts as a gap.)"""
+    unknown = object()
+    starts = [p.get('resumed_from', unknown) for p in parts]
+    ends = [None] + [p.get('reached', unknown) for p in parts[:-1]]
+    return all(start is not unknown and start == end for start, end in zip(starts, ends))
+
+
 class Watcher(threading.Thread):
     """Prints each epoch as its checkpoint appears; keeps the highest load average and the CPU
     time used by processes other than this one and its children (the kernel)."""
 
-    def __init__(self, directory, label, every=10):
+    def __init__(self, directory, label, every=None, on_measure=None):
         super().__init__(daemon=True)
-        self.directory, self.label, self.every = directory, label, every
+        self.directory, self.label = directory, label
+        self.every, self.on_measure = every or POLL_S, on_measure
         self.stop, self.printed, self.max_load = threading.Event(), 0, os.getloadavg()[0]
         self.other_cpu_s, self.own = 0.0, {}
         self.busy = self.machine_busy()
@@ -136,6 +161,8 @@ class Watcher(threading.Thread):
         while not self.stop.wait(self.every):
             self.measure()
             self.poll()
+            if self.on_measure:
+                self.on_measure()
 
     def poll(self):
         latest = self.directory / checkpoint.LATEST
@@ -179,25 +206,33 @@ def run(chapter, framework, root=chapters.ROOT):
     started = datetime.datetime.now(datetime.timezone.utc)
     print(f'{time.strftime("%H:%M:%S")} {label}: running {source.relative_to(root)} with the '
           f'full budget; checkpoints in {directory.relative_to(root)}', flush=True)
-    watcher = Watcher(directory, label)
-    watcher.start()
     executed = directory / f'{chapter}_{framework}.executed.ipynb'
     part = dict(started_at=started.isoformat(timespec='seconds'), code_hash=code_hash,
-                git_commit=commit)
+                git_commit=commit, resumed_from=latest_checkpoint(directory))
     begun = time.time()
+
+    def note(finished=False):
+        part.update(execution_s=round(time.time() - begun, 1), max_load_average=watcher.max_load,
+                    other_cpu_s=round(watcher.other_cpu_s, 1),
+                    reached=latest_checkpoint(directory), finished=finished)
+        # replaced in one step: a kill while writing leaves the previous note
+        partial = parts_path.with_name(f'.{parts_path.name}.partial-{os.getpid()}')
+        partial.write_text(json.dumps(parts + [part], indent=1) + '\n')
+        os.replace(partial, parts_path)
+
+    watcher = Watcher(directory, label, on_measure=note)
+    watcher.start()
+    finished = False
     try:
         execute.execute(source, executed, cell_timeout=None, env=env)
-        part['finished'] = True
+        finished = True
     finally:
         watcher.stop.set()
         watcher.join()
         watcher.measure()
         watcher.poll()
-        part.update(execution_s=round(time.time() - begun, 1),
-                    max_load_average=watcher.max_load,
-                    other_cpu_s=round(watcher.other_cpu_s, 1))
-        parts.append(part)
-        parts_path.write_text(json.dumps(parts, indent=1) + '\n')
+        note(finished)
+    parts.append(part)
     nb = nbformat.read(str(executed), as_version=4)
     found = runs.records(nb)
     if len(found) != 1 or found[0]['status'] != 'finished':
@@ -211,7 +246,8 @@ def run(chapter, framework, root=chapters.ROOT):
         notebook=source.name, code_hash=code_hash, git_commit=commit,
         started_at=parts[0]['started_at'], parts=len(parts),
         execution_s=round(sum(p['execution_s'] for p in parts), 1),
-        max_load_average=max(p['max_load_average'] for p in parts), cpu_count=os.cpu_count()))
+        max_load_average=max(p['max_load_average'] for p in parts), cpu_count=os.cpu_count(),
+        all_parts_recorded=parts_account_for_every_checkpoint(parts)))
     if all('other_cpu_s' in p for p in parts):     # parts kept before it was measured lack it
         other = sum(p['other_cpu_s'] for p in parts)
         record['reference'].update(other_cpu_s=round(other, 1), other_cpu_share=round(

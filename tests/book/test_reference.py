@@ -3,6 +3,7 @@ checkpoints, resumed after an interruption, and kept with its record in the chap
 import json
 import math
 import os
+import time
 
 import nbformat
 import pytest
@@ -56,6 +57,8 @@ def test_a_reference_run_resumes_and_keeps_its_record(tmp_path, capsys, monkeypa
     assert [row['epoch'] for row in record['history']] == [1, 2, 3]
     assert record['resumed_from']['epoch'] == 1
     assert record['reference']['code_hash'] == chapters.code_hash(source)
+    # epoch 1 belongs to a run that finished on its own: this record's times leave it out
+    assert record['reference']['parts'] == 1 and record['reference']['all_parts_recorded'] is False
     kept = nbformat.read(str(folder / 'reference' / 'tiny_pytorch.ipynb'), as_version=4)
     assert runs.records(kept)[0]['history'] == record['history']
     text = json.dumps(kept.cells[-1].outputs)
@@ -80,8 +83,8 @@ def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatc
     directory = reference.checkpoint_dir('tiny', 'pytorch', root=tmp_path)
     directory.mkdir(parents=True)
     cut = dict(started_at='2026-01-01T00:00:00+00:00', code_hash=chapters.code_hash(source),
-               git_commit=None, execution_s=1000.0, max_load_average=7.5)
-    cut['other_cpu_s'] = 100.0
+               git_commit=None, execution_s=1000.0, max_load_average=7.5, other_cpu_s=100.0,
+               resumed_from=None, reached=None)     # cut off before its first checkpoint
     (directory / 'reference-parts.json').write_text(json.dumps([cut]))
     record = json.loads(reference.run('tiny', 'pytorch', root=tmp_path).read_text())['reference']
     assert record['parts'] == 2 and record['started_at'] == cut['started_at']
@@ -89,6 +92,7 @@ def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatc
     assert record['other_cpu_share'] == round(
         record['other_cpu_s'] / (record['execution_s'] * os.cpu_count()), 4)
     assert record['execution_s'] > 1000 and record['max_load_average'] == 7.5
+    assert record['all_parts_recorded'] is True
 
     write_notebook(source, epochs=2)        # a cut-off part of other code is not added up
     (directory / 'reference-parts.json').write_text(json.dumps([cut]))
@@ -98,6 +102,44 @@ def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatc
         assert 'code changed between the parts' in str(error)
     else:
         raise AssertionError('parts of different code were added up')
+
+
+def test_a_part_is_noted_while_it_runs_and_a_lost_one_is_told(tmp_path, monkeypatch):
+    """A process killed without warning keeps its part (noted every POLL_S seconds); when a
+    part was lost all the same, the record says its times do not cover the whole run."""
+    monkeypatch.delenv('D2LMINI_CHECKPOINT_DIR', raising=False)
+    folder = tmp_path / 'book' / 'tiny'
+    folder.mkdir(parents=True)
+    write_notebook(folder / 'tiny_pytorch.ipynb', epochs=1)
+    directory = reference.checkpoint_dir('tiny', 'pytorch', root=tmp_path)
+    parts_path = directory / 'reference-parts.json'
+    monkeypatch.setattr(reference, 'POLL_S', 0.05)
+    seen = []
+
+    def killed(*args, **kwargs):            # a kernel that is still training when it is noted
+        deadline = time.time() + 10
+        while not parts_path.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        seen.extend(json.loads(parts_path.read_text()))
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reference.execute, 'execute', killed)
+        with pytest.raises(KeyboardInterrupt):
+            reference.run('tiny', 'pytorch', root=tmp_path)
+    assert len(seen) == 1 and seen[0]['finished'] is False and seen[0]['resumed_from'] is None
+    assert 'execution_s' in seen[0] and 'other_cpu_s' in seen[0]
+
+    # parts that account for every checkpoint, or not
+    assert reference.parts_account_for_every_checkpoint([]) is True
+    assert reference.parts_account_for_every_checkpoint(
+        [dict(resumed_from=None, reached='epoch-0001-step-00000'),
+         dict(resumed_from='epoch-0001-step-00000', reached='epoch-0002-step-00000')]) is True
+    assert reference.parts_account_for_every_checkpoint(
+        [dict(resumed_from=None, reached='epoch-0001-step-00000'),
+         dict(resumed_from='epoch-0002-step-00000', reached='epoch-0003-step-00000')]) is False
+    assert reference.parts_account_for_every_checkpoint([dict(started_at='a part kept before '
+                                                              'parts said where they began')]) is False
 
 
 # --- showing reference runs ---------------------------------------------------------------------
