@@ -397,24 +397,48 @@ def main(argv=None):
                              'notebooks (labelled stale where the code has changed) and redraw '
                              'the comparison figure')
     args = parser.parse_args(argv)
-    # A run stopped by SIGTERM (a session or job ending) still notes its part (see `run`).
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     names = args.chapter or chapters.chapters()
     frameworks = [fw.strip() for fw in args.frameworks.split(',') if fw.strip()]
     unknown = sorted(set(frameworks) - set(IDS))
     if unknown:
         parser.error(f'unknown framework(s) {", ".join(unknown)}; choose from {", ".join(IDS)}')
-    for chapter in names:
-        if args.show_only:
-            from book.tools import compare
+    if args.show_only:
+        from book.tools import compare
+        for chapter in names:
             for path in sorted(set(show_in_sources(chapter, frameworks) + compare.redraw(chapter))):
                 print(f'updated {path.relative_to(chapters.ROOT)}')
-            continue
-        for framework in frameworks:
-            try:
-                run(chapter, framework)
-            except ReferenceRunError as error:
-                sys.exit(f'make reference: {error}')
+        return 0
+    # Ctrl-C or SIGTERM (a session or job ending): nbclient shuts the kernel down, which saves a
+    # checkpoint, and `run` notes its part. Whatever nbclient raises while it cleans up is noise
+    # then; the user needs to know what was kept and how to go on.
+    stopped = []
+
+    def stop(signum, frame):
+        if not stopped:         # once: a second signal must not cut the notes short
+            stopped.append(signum)
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for chapter in names:
+            for framework in frameworks:
+                try:
+                    run(chapter, framework)
+                except ReferenceRunError as error:
+                    sys.exit(f'make reference: {error}')
+                except BaseException:
+                    if not stopped:
+                        raise
+                    kept = checkpoint_dir(chapter, framework).relative_to(chapters.ROOT)
+                    print(f'\nmake reference: {chapter}/{framework} was stopped by '
+                          f'{signal.Signals(stopped[0]).name}. Its checkpoints and the record of '
+                          f'this part are kept in {kept}/: run the same command to resume.',
+                          file=sys.stderr)
+                    return 128 + stopped[0]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
 
 
 if __name__ == '__main__':

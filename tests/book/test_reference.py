@@ -3,6 +3,7 @@ checkpoints, resumed after an interruption, and kept with its record in the chap
 import json
 import math
 import os
+import signal
 import time
 
 import nbformat
@@ -140,6 +141,32 @@ def test_a_part_is_noted_while_it_runs_and_a_lost_one_is_told(tmp_path, monkeypa
          dict(resumed_from='epoch-0002-step-00000', reached='epoch-0003-step-00000')]) is False
     assert reference.parts_account_for_every_checkpoint([dict(started_at='a part kept before '
                                                               'parts said where they began')]) is False
+
+
+def test_a_stopped_run_says_what_was_kept_and_how_to_resume(monkeypatch, capsys):
+    """SIGTERM (or Ctrl-C) ends `make reference` with a message, not nbclient's traceback."""
+    def interrupted(chapter, framework):
+        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            time.sleep(10)
+        except KeyboardInterrupt:
+            raise AssertionError('nbclient cleaning up') from None     # as it does
+        raise AssertionError('SIGTERM did not stop the run')
+
+    monkeypatch.setattr(reference, 'run', interrupted)
+    before = signal.getsignal(signal.SIGTERM)
+    assert reference.main(['--chapter', 'googlenet', '--frameworks', 'jax']) == 128 + signal.SIGTERM
+    message = capsys.readouterr().err
+    assert 'googlenet/jax was stopped by SIGTERM' in message
+    assert '_build/reference/googlenet/jax/: run the same command to resume' in message
+    assert signal.getsignal(signal.SIGTERM) is before, 'the handler outlived the command'
+
+    def failing(chapter, framework):        # a failure with no signal is not hidden
+        raise AssertionError('a real failure')
+
+    monkeypatch.setattr(reference, 'run', failing)
+    with pytest.raises(AssertionError, match='a real failure'):
+        reference.main(['--chapter', 'googlenet', '--frameworks', 'jax'])
 
 
 # --- showing reference runs ---------------------------------------------------------------------
