@@ -148,11 +148,19 @@ def test_clicked_tab_set_stays_in_place_when_tab_sets_above_change(browser, serv
     last = sets.nth(sets.count() - 1)
     heights_before = page.evaluate('''() => Array.from(document.querySelectorAll('.sd-tab-set.framework-tabs'))
                                       .map((s) => s.getBoundingClientRect().height)''')
+    # Where the set is when the reader presses the tab: Playwright may scroll again before it
+    # clicks (to bring the label out from under the sticky header), so measure at pointerdown.
+    page.evaluate('''() => document.addEventListener('pointerdown', (event) => {
+      const set = event.target.closest('.sd-tab-set');
+      window.topAtPress = set ? set.getBoundingClientRect().top : null;
+    }, true)''')
     for fw in ['mxnet', 'tensorflow', 'jax']:
         last.scroll_into_view_if_needed()
-        top = last.evaluate('(el) => el.getBoundingClientRect().top')
+        page.evaluate('() => { window.topAtPress = null; }')
         last.locator(f':scope > label[data-sync-id="{fw}"]').click()
         assert_everywhere(page, fw)
+        top = page.evaluate('() => window.topAtPress')
+        assert top is not None, 'the press did not land on the tab set'
         assert abs(last.evaluate('(el) => el.getBoundingClientRect().top') - top) <= 1
     heights_after = page.evaluate('''() => Array.from(document.querySelectorAll('.sd-tab-set.framework-tabs'))
                                      .map((s) => s.getBoundingClientRect().height)''')
