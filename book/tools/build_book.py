@@ -5,7 +5,7 @@
 2. merge them into the chapter's page, book/<chapter>/index.ipynb (git-ignored, beside the
    notebooks and figures), with the run table from the run records. A training cell of a
    notebook with a reference run (book/<chapter>/reference/, reference.py) shows that run's
-   outputs, labelled, and their numbers go into the page's substitutions (compare.py). A
+   outputs, labelled, and the prose quotes their numbers (compare.quote). A
    reference run of older code is labelled so, with a warning here;
 3. render _config.yml/_toc.yml into _build/html with Jupyter Book, warnings as errors."""
 import argparse
@@ -87,7 +87,7 @@ def merge_chapter(name, sources, colab):
                                  for fw, path in sources.items()])
     page_path = ROOT / 'book' / name / f'{chapters.PAGE}.ipynb'
     page = merge.merge(executed, rel, header=table)
-    page.metadata['myst'] = {'substitutions': compare.substitutions(refs)}
+    compare.quote_cells(page, compare.quotes(refs), page_path.relative_to(ROOT).as_posix())
     nbformat.write(page, page_path)
     attachments.extract_to_files(page_path)     # figures embedded in the notebooks -> files
     return page_path

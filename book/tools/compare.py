@@ -1,29 +1,41 @@
 """A chapter's reference runs side by side: the comparison figure and the numbers its prose quotes.
 
 The figure is a chapter figure, book/<chapter>/figures/reference_curves.svg, embedded in the
-notebooks like the others (so Colab shows it too): `make reference` redraws and re-embeds it
-after each run (`redraw`), and a test checks it is what the records draw. The build puts
-`substitutions(...)` into the chapter page's metadata (`myst.substitutions`), so that the
-shared prose quotes the runs through MyST substitution, for example
-`{{ reference.tensorflow.val_acc }}` or `{{ reference.gap.e10.val_acc }}`. Keys, all strings:
+notebooks like the others (so Colab shows it too). The numbers stand in the prose itself, each in
+a marked place that `quote` fills from the records:
 
-    reference.table                  a table of the numbers below, one row per framework
-    reference.count                  how many frameworks have a reference run
-    reference.<framework>.<field>    label (the framework's name); val_acc, val_loss,
-                                     train_loss (last epoch); epochs; minutes (wall time);
-                                     examples_per_s (mean training throughput); plateau_epochs
-                                     (see `plateau_epochs`); all but label are MISSING for a
-                                     framework without a reference run.
-    reference.val_acc_range          lowest and highest final validation accuracy, '0.87–0.90'
-    reference.plateau_range          the same for plateau_epochs, '2–3' (or '2')
-    reference.gap.e<N>.<field>       largest minus smallest train_loss / val_acc after epoch N,
-                                     for N in GAP_EPOCHS (4 decimals)
+    ... was <span data-reference="gap.e1.train_loss">0.0000</span> after the first epoch ...
+
+    <!-- reference: table -->
+    | framework | epochs | ... |
+    <!-- end reference: table -->
+
+So the notebook shows real numbers wherever it is opened (GitHub, Colab, Jupyter, the book);
+MyST substitution (`{{ ... }}`) would work in the book only and show raw elsewhere. An author
+writes an empty span (or the two comment lines) and lets `make reference` or
+`python -m book.tools.reference --show-only` fill it; both also redraw the figure (`refresh`).
+The build quotes the page again, and a test checks that the notebooks are up to date. Keys, all
+strings (`quotes`):
+
+    table                  the numbers below as a Markdown table, one row per framework
+    count                  how many frameworks have a reference run
+    <framework>.<field>    label (the framework's name); val_acc, val_loss, train_loss (last
+                           epoch); epochs; minutes (wall time); examples_per_s (mean training
+                           throughput); plateau_epochs (see `plateau_epochs`); all but label
+                           are MISSING for a framework without a reference run.
+    val_acc_range          lowest and highest final validation accuracy, '0.87–0.90'
+    plateau_range          the same for plateau_epochs, '2–3' (or '2')
+    gap.e<N>.<field>       largest minus smallest train_loss / val_acc after epoch N, for N in
+                           GAP_EPOCHS (4 decimals)
 
 `python -m book.tools.compare googlenet` prints the same numbers as a table.
 """
 import argparse
 import math
 import pathlib
+import re
+
+import nbformat
 
 from book.tools import attachments, chapters, reference
 from d2lmini import frameworks
@@ -33,6 +45,9 @@ NEAR_LN10 = 0.05        # a training loss closer than this to ln 10 is still at 
 GAP_EPOCHS = (1, 5, 10)
 MISSING = 'n/a'
 FIGURE = 'reference_curves.svg'
+QUOTE_SPAN = re.compile(r'(<span data-reference="(?P<key>[^"]*)">)(?P<value>.*?)(</span>)')
+QUOTE_BLOCK = re.compile(r'(<!-- reference: (?P<key>\S+) -->\n)(?P<value>.*?\n|)'
+                         r'(<!-- end reference: (?P=key) -->)', re.S)
 COLORS = {'pytorch': '#ee4c2c', 'tensorflow': '#ff8f00', 'jax': '#5e97f6', 'mxnet': '#2e7d32'}
 
 
@@ -94,17 +109,66 @@ def figure_path(chapter, root=chapters.ROOT):
     return pathlib.Path(root) / 'book' / chapter / 'figures' / FIGURE
 
 
-def redraw(chapter, root=chapters.ROOT):
-    """Draw the chapter's comparison figure from its reference runs and embed it in the notebooks
-    that show it (attachment:reference_curves.svg); returns the notebooks that changed."""
+class QuoteError(reference.ReferenceRunError):
+    """The prose marks a place for a number that the records do not give; says where."""
+
+
+def quote(text, values, where='the prose'):
+    """`text` with every marked place (see the module docstring) holding its value from `values`
+    (key -> string, as `quotes` gives). Raises QuoteError for a key not in `values`."""
+    def value(match, block):
+        key = match.group('key')
+        if key not in values:
+            raise QuoteError(f'{where}: the prose quotes "{key}", which the reference runs do not '
+                             f'give; use one of: {", ".join(sorted(values))}')
+        # a block stands between blank lines, so that every Markdown reader ends the comment
+        # (an HTML block) before it and the table before the closing comment
+        text = '\n' + values[key].strip('\n') + '\n\n' if block else values[key]
+        return match.group(1) + text + match.group(4)
+    text = QUOTE_BLOCK.sub(lambda m: value(m, True), text)
+    return QUOTE_SPAN.sub(lambda m: value(m, False), text)
+
+
+def quote_cells(nb, values, where):
+    """Quote every markdown cell of `nb` in place; returns whether any changed."""
+    changed = False
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == 'markdown':
+            new = quote(cell.source, values, f'{where}, cell {index}')
+            changed |= new != cell.source
+            cell.source = new
+    return changed
+
+
+def quote_in_sources(chapter, root=chapters.ROOT, write=True):
+    """Quote the reference runs' numbers in the prose of the chapter's notebooks; returns the
+    notebooks that changed (with write=False: that would change, writing nothing)."""
+    values = quotes(reference.load_all(chapter, root))
+    changed = []
+    for fw in frameworks.FRAMEWORKS:
+        path = chapters.notebook_path(chapter, fw.id, root)
+        if not path.exists():
+            continue
+        nb = nbformat.read(str(path), as_version=4)
+        if quote_cells(nb, values, path.relative_to(root).as_posix()):
+            if write:
+                nbformat.write(nb, str(path))
+            changed.append(path)
+    return changed
+
+
+def refresh(chapter, root=chapters.ROOT):
+    """Bring the chapter notebooks up to date with the reference runs: redraw the figure, embed it
+    (attachment:reference_curves.svg) and quote the runs' numbers in the prose. Returns the
+    notebooks that changed."""
     refs = reference.load_all(chapter, root)
-    if not refs:
-        return []
     paths = (chapters.notebook_path(chapter, fw.id, root) for fw in frameworks.FRAMEWORKS)
     before = {path: path.read_bytes() for path in paths if path.exists()}
-    draw(refs, figure_path(chapter, root))
-    for path in before:
-        attachments.embed(path)
+    if refs:
+        draw(refs, figure_path(chapter, root))
+        for path in before:
+            attachments.embed(path)
+    quote_in_sources(chapter, root)
     return [path for path, data in before.items() if path.read_bytes() != data]
 
 
@@ -131,20 +195,21 @@ def framework_numbers(ref):
 
 
 def table(numbers):
-    """The per-framework numbers as a MyST list-table (numbers: framework id -> fields)."""
-    columns = [('epochs', 'epochs'), ('train_loss', 'final training loss'),
-               ('val_loss', 'final validation loss'), ('val_acc', 'final validation accuracy'),
-               ('minutes', 'wall time (min)'), ('examples_per_s', 'training examples/s'),
-               ('plateau_epochs', f'epochs near ln 10 (within {NEAR_LN10})')]
-    rows = ['* - framework\n' + ''.join(f'  - {title}\n' for _, title in columns)]
-    for fields in numbers.values():
-        rows.append(f'* - {fields["label"]}\n' + ''.join(f'  - {fields[key]}\n' for key, _ in columns))
-    return ('```{list-table} The reference runs, from their records\n:header-rows: 1\n'
-            ':class: reference-runs-table\n\n' + ''.join(rows) + '```')
+    """The per-framework numbers as a Markdown table (numbers: framework id -> fields), which
+    Jupyter, GitHub, Colab and MyST all render."""
+    # short titles, so that the table fits the book's column; the prose around it says more
+    columns = [('epochs', 'epochs'), ('train_loss', 'train loss'), ('val_loss', 'val loss'),
+               ('val_acc', 'val acc'), ('minutes', 'minutes'), ('examples_per_s', 'examples/s'),
+               ('plateau_epochs', 'epochs near ln 10')]
+    row = lambda cells: '| ' + ' | '.join(cells) + ' |\n'
+    return (row(['framework'] + [title for _, title in columns])
+            + row([':--'] + ['--:'] * len(columns))
+            + ''.join(row([fields['label']] + [fields[key] for key, _ in columns])
+                      for fields in numbers.values()))
 
 
-def substitutions(refs):
-    """The `reference` substitutions of a page (see the module docstring). refs: framework id ->
+def quotes(refs):
+    """What the prose can quote (see the module docstring): key -> string. refs: framework id ->
     reference.Reference."""
     numbers = {}
     for fw in frameworks.FRAMEWORKS:
@@ -152,36 +217,40 @@ def substitutions(refs):
                               dict.fromkeys(['val_acc', 'val_loss', 'train_loss', 'epochs',
                                              'minutes', 'examples_per_s', 'plateau_epochs'],
                                             MISSING), label=fw.label)
-    return {'reference': dict(
-        numbers, table=table(numbers), count=str(len(refs)),
+    values = dict(
+        table=table(numbers), count=str(len(refs)),
         val_acc_range=_range([ref.record['history'][-1]['val_acc'] for ref in refs.values()], 3),
-        plateau_range=_range([plateau_epochs(ref.record['history']) for ref in refs.values()], 0),
-        gap={f'e{epoch}': dict(train_loss=_number(gap(refs, epoch, 'train_loss'), 4),
-                               val_acc=_number(gap(refs, epoch, 'val_acc'), 4))
-             for epoch in GAP_EPOCHS})}
+        plateau_range=_range([plateau_epochs(ref.record['history']) for ref in refs.values()], 0))
+    for fw, fields in numbers.items():
+        values.update({f'{fw}.{field}': value for field, value in fields.items()})
+    for epoch in GAP_EPOCHS:
+        for field in ('train_loss', 'val_acc'):
+            values[f'gap.e{epoch}.{field}'] = _number(gap(refs, epoch, field), 4)
+    return values
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('chapter', choices=chapters.chapters())
-    parser.add_argument('--redraw', action='store_true',
-                        help='also redraw the figure and embed it in the notebooks')
+    parser.add_argument('--refresh', action='store_true',
+                        help='also redraw the figure, embed it and quote the numbers in the '
+                             'notebooks')
     args = parser.parse_args(argv)
     refs = reference.load_all(args.chapter)
-    if args.redraw:
-        for path in redraw(args.chapter):
+    if args.refresh:
+        for path in refresh(args.chapter):
             print(f'updated {path.relative_to(chapters.ROOT)}')
-    subs = substitutions(refs)['reference']
+    values = quotes(refs)
     print(f'{"framework":<12}{"current":>8}{"epochs":>7}{"val acc":>9}{"val loss":>9}'
           f'{"train loss":>11}{"minutes":>8}{"examples/s":>11}{"plateau":>8}')
     for fw, ref in refs.items():
-        n = subs[fw]
-        print(f'{fw:<12}{str(ref.current):>8}{n["epochs"]:>7}{n["val_acc"]:>9}{n["val_loss"]:>9}'
-              f'{n["train_loss"]:>11}{n["minutes"]:>8}{n["examples_per_s"]:>11}'
-              f'{n["plateau_epochs"]:>8}')
-    for key, row in subs['gap'].items():
-        print(f'largest gap after epoch {key[1:]}: train loss {row["train_loss"]}, '
-              f'val acc {row["val_acc"]}')
+        n = lambda field: values[f'{fw}.{field}']
+        print(f'{fw:<12}{str(ref.current):>8}{n("epochs"):>7}{n("val_acc"):>9}{n("val_loss"):>9}'
+              f'{n("train_loss"):>11}{n("minutes"):>8}{n("examples_per_s"):>11}'
+              f'{n("plateau_epochs"):>8}')
+    for epoch in GAP_EPOCHS:
+        print(f'largest gap after epoch {epoch}: train loss {values[f"gap.e{epoch}.train_loss"]}, '
+              f'val acc {values[f"gap.e{epoch}.val_acc"]}')
 
 
 if __name__ == '__main__':

@@ -30,7 +30,8 @@ that run's outputs, after a label saying what produced them (budget, epochs, dev
 date, commit), in the chapter's source notebook (for GitHub and Colab) and on the built page.
 A reference whose code hash differs from its notebook's is labelled as produced by an earlier
 version of the code. `make reference` puts a finished run's outputs into the source notebook;
-`python -m book.tools.reference --show-only` does only that, e.g. after the code changed.
+`python -m book.tools.reference --show-only` does only that, e.g. after the code changed, and
+both bring the comparison figure and the numbers the prose quotes up to date (compare.refresh).
 """
 import argparse
 import dataclasses
@@ -263,9 +264,9 @@ def run(chapter, framework, root=chapters.ROOT):
     for notebook in show_in_sources(chapter, [framework], root):
         print(f'{label}: its outputs are now in {notebook.relative_to(root)}', flush=True)
     from book.tools import compare      # (compare reads the references this module keeps)
-    if compare.redraw(chapter, root):
+    if compare.refresh(chapter, root):
         print(f'{label}: the comparison figure {compare.figure_path(chapter, root).relative_to(root)} '
-              'is redrawn and embedded in the notebooks', flush=True)
+              'and the numbers the prose quotes are updated in the notebooks', flush=True)
     return path
 
 
@@ -394,8 +395,8 @@ def main(argv=None):
                         help='comma-separated, run in this order (default: %(default)s)')
     parser.add_argument('--show-only', action='store_true',
                         help='run nothing; put the kept reference outputs into the source '
-                             'notebooks (labelled stale where the code has changed) and redraw '
-                             'the comparison figure')
+                             'notebooks (labelled stale where the code has changed), redraw '
+                             'the comparison figure and quote the numbers in the prose')
     args = parser.parse_args(argv)
     names = args.chapter or chapters.chapters()
     frameworks = [fw.strip() for fw in args.frameworks.split(',') if fw.strip()]
@@ -405,7 +406,11 @@ def main(argv=None):
     if args.show_only:
         from book.tools import compare
         for chapter in names:
-            for path in sorted(set(show_in_sources(chapter, frameworks) + compare.redraw(chapter))):
+            try:
+                changed = show_in_sources(chapter, frameworks) + compare.refresh(chapter)
+            except ReferenceRunError as error:
+                sys.exit(f'reference --show-only: {error}')
+            for path in sorted(set(changed)):
                 print(f'updated {path.relative_to(chapters.ROOT)}')
         return 0
     # Ctrl-C or SIGTERM (a session or job ending): nbclient shuts the kernel down, which saves a
@@ -442,4 +447,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    # main() of the imported module, not of __main__: compare.py imports book.tools.reference,
+    # and its errors must be the ReferenceRunError that main() catches
+    from book.tools.reference import main as package_main
+    sys.exit(package_main())

@@ -219,26 +219,58 @@ def test_a_stale_reference_is_found_by_its_code_hash(tmp_path):
         reference.load('demo', 'mxnet', root=tmp_path)
 
 
-def test_substitutions_quote_the_records():
+def test_quotes_come_from_the_records():
     ln10 = math.log(10)
     refs = {'pytorch': made_up('pytorch', [ln10 + 0.01, ln10 - 0.02, 1.2, 0.5, 0.4],
                                [0.10, 0.12, 0.55, 0.80, 0.86]),
             'jax': made_up('jax', [ln10, 1.9, 1.0, 0.6, 0.45], [0.10, 0.30, 0.62, 0.78, 0.84],
                            seconds=7000)}
-    subs = compare.substitutions(refs)['reference']
-    assert subs['pytorch'] == dict(val_acc='0.860', val_loss='0.400', train_loss='0.400',
-                                   epochs='5', minutes='62', examples_per_s='102',
-                                   plateau_epochs='2', label='PyTorch')
-    assert subs['jax']['plateau_epochs'] == '1' and subs['jax']['minutes'] == '117'
-    assert subs['tensorflow']['val_acc'] == compare.MISSING and subs['count'] == '2'
-    assert subs['val_acc_range'] == '0.840–0.860' and subs['plateau_range'] == '1–2'
-    assert subs['gap']['e1'] == dict(train_loss='0.0100', val_acc='0.0000')
-    assert subs['gap']['e5'] == dict(train_loss='0.0500', val_acc='0.0200')
-    assert subs['gap']['e10'] == dict(train_loss=compare.MISSING, val_acc=compare.MISSING)
-    rows = subs['table'].split('\n* - ')[1:]
-    assert rows[0].startswith('framework\n  - epochs\n')
-    assert rows[1].startswith('PyTorch\n  - 5\n  - 0.400\n  - 0.400\n  - 0.860\n  - 62\n  - 102\n  - 2')
-    assert rows[2].startswith(f'TensorFlow\n  - {compare.MISSING}\n')
+    values = compare.quotes(refs)
+    assert {key: values[f'pytorch.{key}'] for key in (
+        'val_acc', 'val_loss', 'train_loss', 'epochs', 'minutes', 'examples_per_s',
+        'plateau_epochs', 'label')} == dict(
+        val_acc='0.860', val_loss='0.400', train_loss='0.400', epochs='5', minutes='62',
+        examples_per_s='102', plateau_epochs='2', label='PyTorch')
+    assert values['jax.plateau_epochs'] == '1' and values['jax.minutes'] == '117'
+    assert values['tensorflow.val_acc'] == compare.MISSING and values['count'] == '2'
+    assert values['val_acc_range'] == '0.840–0.860' and values['plateau_range'] == '1–2'
+    assert (values['gap.e1.train_loss'], values['gap.e1.val_acc']) == ('0.0100', '0.0000')
+    assert (values['gap.e5.train_loss'], values['gap.e5.val_acc']) == ('0.0500', '0.0200')
+    assert values['gap.e10.train_loss'] == values['gap.e10.val_acc'] == compare.MISSING
+    rows = values['table'].splitlines()
+    assert rows[0].startswith('| framework | epochs | train loss | val loss | val acc |')
+    assert rows[1].startswith('| :-- | --: |')
+    assert rows[2] == '| PyTorch | 5 | 0.400 | 0.400 | 0.860 | 62 | 102 | 2 |'
+    assert rows[3].startswith(f'| TensorFlow | {compare.MISSING} |') and len(rows) == 6
+
+
+def test_quote_fills_the_marked_places_and_refuses_unknown_keys():
+    values = {'gap.e1.val_acc': '0.0035', 'val_acc_range': '0.84–0.85',
+              'table': '| a | b |\n| --: | --: |\n| 1 | 2 |\n'}
+    text = ('The gap was <span data-reference="gap.e1.val_acc"></span> and the accuracies '
+            '<span data-reference="val_acc_range">0.1–0.2</span>.\n\n'
+            '<!-- reference: table -->\n<!-- end reference: table -->\n\nAfter.')
+    quoted = compare.quote(text, values)
+    assert quoted == ('The gap was <span data-reference="gap.e1.val_acc">0.0035</span> and the '
+                      'accuracies <span data-reference="val_acc_range">0.84–0.85</span>.\n\n'
+                      '<!-- reference: table -->\n\n| a | b |\n| --: | --: |\n| 1 | 2 |\n\n'
+                      '<!-- end reference: table -->\n\nAfter.')
+    assert compare.quote(quoted, values) == quoted, 'quoting twice changed the text'
+    assert compare.quote('no marks here', values) == 'no marks here'
+    with pytest.raises(compare.QuoteError, match='x.ipynb, cell 3: .*"gap.e7.val_acc".*val_acc_range'):
+        compare.quote('<span data-reference="gap.e7.val_acc"></span>', values, 'x.ipynb, cell 3')
+
+
+@pytest.mark.parametrize('chapter', chapters.chapters())
+def test_source_notebooks_quote_the_records_as_they_are(chapter):
+    """GitHub and Colab show the prose as the notebooks hold it: its numbers must be current."""
+    behind = compare.quote_in_sources(chapter, write=False)
+    assert not behind, (f'{", ".join(p.name for p in behind)}: the prose does not quote the '
+                        'reference runs as their records are now; run `python -m '
+                        'book.tools.reference --show-only`')
+    for path in chapters.notebooks(chapter).values():
+        prose = [c.source for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == 'markdown']
+        assert not any('{{' in text for text in prose), f'{path.name}: {{{{ ... }}}} shows raw in Colab'
 
 
 def test_the_comparison_figure_draws_every_framework(tmp_path):
