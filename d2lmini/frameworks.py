@@ -16,6 +16,9 @@ class Framework:
     extra: str     # the pip extra that installs it: d2lmini[<extra>]
     aliases: tuple = ()    # other names `?framework=` accepts (lower case)
     colab_note: str = ''   # why Colab cannot simply run it, if it cannot
+    # whether its pip extra can use a GPU, so that its notebooks ask Colab for a GPU runtime:
+    # the `mxnet` wheel on PyPI is built for the CPU only (GPU builds are separate packages)
+    pip_gpu: bool = True
 
 
 FRAMEWORKS = (
@@ -24,7 +27,7 @@ FRAMEWORKS = (
               ('tf', 'keras')),
     Framework('jax', 'JAX', 'jax', 'd2lmini-jax', '.venv', 'jax', ('flax',)),
     Framework('mxnet', 'MXNet', 'mxnet', 'd2lmini-mxnet', '.venv-mxnet', 'mxnet', ('mx', 'gluon'),
-              colab_note='needs an older Python'),
+              colab_note='needs an older Python', pip_gpu=False),
 )
 IDS = tuple(fw.id for fw in FRAMEWORKS)
 BY_ID = {fw.id: fw for fw in FRAMEWORKS}
