@@ -25,8 +25,11 @@ strings (`quotes`):
                            are MISSING for a framework without a reference run.
     val_acc_range          lowest and highest final validation accuracy, '0.87–0.90'
     plateau_range          the same for plateau_epochs, '2–3' (or '2')
+    minutes_range          the same for the wall time in minutes, '55–114'
     gap.e<N>.<field>       largest minus smallest train_loss / val_acc after epoch N, for N in
-                           GAP_EPOCHS (4 decimals)
+                           GAP_EPOCHS (4 decimals, or 'below 0.0001')
+    gap.max.<field>        the largest such gap over all epochs, and
+    gap.max.<field>_epoch  the epoch after which it occurs
 
 `python -m book.tools.compare googlenet` prints the same numbers as a table.
 """
@@ -72,6 +75,15 @@ def gap(refs, epoch, field):
               if len(ref.record['history']) >= epoch]
     values = [v for v in values if v is not None]
     return max(values) - min(values) if len(values) >= 2 else None
+
+
+def largest_gap(refs, field):
+    """(gap, epoch): the largest `gap` of `field` over the epochs that at least two runs reached,
+    and the first epoch where it occurs; (None, None) with fewer than two runs."""
+    epochs = range(1, max((len(ref.record['history']) for ref in refs.values()), default=0) + 1)
+    gaps = [(value, epoch) for epoch in epochs
+            if (value := gap(refs, epoch, field)) is not None]
+    return max(gaps, key=lambda pair: (pair[0], -pair[1])) if gaps else (None, None)
 
 
 def draw(refs, path):
@@ -176,6 +188,11 @@ def _number(value, digits):
     return MISSING if value is None else f'{value:.{digits}f}'
 
 
+def _gap(value):
+    """A gap to 4 decimals; one too small to show there is 'below 0.0001', not a false zero."""
+    return 'below 0.0001' if value is not None and 0 < value < 0.00005 else _number(value, 4)
+
+
 def _range(values, digits):
     values = [v for v in values if v is not None]
     if not values:
@@ -220,12 +237,16 @@ def quotes(refs):
     values = dict(
         table=table(numbers), count=str(len(refs)),
         val_acc_range=_range([ref.record['history'][-1]['val_acc'] for ref in refs.values()], 3),
-        plateau_range=_range([plateau_epochs(ref.record['history']) for ref in refs.values()], 0))
+        plateau_range=_range([plateau_epochs(ref.record['history']) for ref in refs.values()], 0),
+        minutes_range=_range([ref.record['wall_time_s'] / 60 for ref in refs.values()], 0))
     for fw, fields in numbers.items():
         values.update({f'{fw}.{field}': value for field, value in fields.items()})
-    for epoch in GAP_EPOCHS:
-        for field in ('train_loss', 'val_acc'):
-            values[f'gap.e{epoch}.{field}'] = _number(gap(refs, epoch, field), 4)
+    for field in ('train_loss', 'val_acc'):
+        for epoch in GAP_EPOCHS:
+            values[f'gap.e{epoch}.{field}'] = _gap(gap(refs, epoch, field))
+        largest, epoch = largest_gap(refs, field)
+        values[f'gap.max.{field}'] = _gap(largest)
+        values[f'gap.max.{field}_epoch'] = MISSING if epoch is None else str(epoch)
     return values
 
 
@@ -251,6 +272,9 @@ def main(argv=None):
     for epoch in GAP_EPOCHS:
         print(f'largest gap after epoch {epoch}: train loss {values[f"gap.e{epoch}.train_loss"]}, '
               f'val acc {values[f"gap.e{epoch}.val_acc"]}')
+    for field in ('train_loss', 'val_acc'):
+        print(f'largest gap of {field} over all epochs: {values[f"gap.max.{field}"]}, after epoch '
+              f'{values[f"gap.max.{field}_epoch"]}')
 
 
 if __name__ == '__main__':

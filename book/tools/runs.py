@@ -58,7 +58,7 @@ def table_markdown(rows):
             links += f' ({{ref}}`{fw.colab_note} <run-in-colab>`)'
         lines.append(f'* - {fw.label}\n  - {links}\n  - {_outputs(recs, shown_reference)}')
     text = ('```{list-table}\n:header-rows: 1\n:widths: 14 46 40\n:class: framework-run-table\n\n'
-            '* - Framework\n  - Run it yourself\n  - Outputs on this page produced with\n'
+            '* - Framework\n  - Run it yourself\n  - Training outputs on this page come from\n'
             + '\n'.join(lines) + '\n```\n')
     smoke = {(r['budget']['max_epochs'], r['budget']['max_train_batches'], r['budget']['max_val_batches'])
              for *_, recs, _ in rows for r in recs if r['budget']['name'] == 'smoke'}

@@ -168,6 +168,22 @@ def test_clicked_tab_set_stays_in_place_when_tab_sets_above_change(browser, serv
     assert session.errors == []
 
 
+def test_outputs_wrap_within_the_column(browser, server):
+    """A long output line (an epoch line with its throughput) wraps instead of hiding its end
+    behind a sideways scroll."""
+    require_built_book()
+    session = Session(browser, server)
+    page = session.open(chapter_url())
+    for fw in IDS:
+        page.locator(f'.sd-tab-set.framework-tabs > label[data-sync-id="{fw}"]').first.click()
+        widths = page.evaluate('''() => Array.from(document.querySelectorAll('article .cell_output pre'))
+            .filter((pre) => pre.checkVisibility())
+            .map((pre) => [pre.scrollWidth, pre.clientWidth, pre.textContent.split('\\n')[0].slice(0, 60)])''')
+        assert widths, f'{fw}: no outputs shown'
+        assert [w for w in widths if w[0] > w[1] + 1] == [], f'{fw}: outputs wider than the column'
+    assert session.errors == []
+
+
 def test_images_load_console_is_clean_and_screenshot(browser, server):
     require_built_book()
     session = Session(browser, server)

@@ -237,6 +237,12 @@ def test_quotes_come_from_the_records():
     assert (values['gap.e1.train_loss'], values['gap.e1.val_acc']) == ('0.0100', '0.0000')
     assert (values['gap.e5.train_loss'], values['gap.e5.val_acc']) == ('0.0500', '0.0200')
     assert values['gap.e10.train_loss'] == values['gap.e10.val_acc'] == compare.MISSING
+    assert (values['gap.max.train_loss'], values['gap.max.train_loss_epoch']) == ('0.3826', '2')
+    assert (values['gap.max.val_acc'], values['gap.max.val_acc_epoch']) == ('0.1800', '2')
+    assert values['minutes_range'] == '62–117'
+    tiny = {'a': made_up('jax', [2.0], [0.5]), 'b': made_up('jax', [2.00002], [0.5])}
+    assert compare.quotes(tiny)['gap.e1.train_loss'] == 'below 0.0001', 'a false zero'
+    assert compare.quotes(tiny)['gap.e1.val_acc'] == '0.0000'
     rows = values['table'].splitlines()
     assert rows[0].startswith('| framework | epochs | train loss | val loss | val acc |')
     assert rows[1].startswith('| :-- | --: |')
@@ -259,6 +265,21 @@ def test_quote_fills_the_marked_places_and_refuses_unknown_keys():
     assert compare.quote('no marks here', values) == 'no marks here'
     with pytest.raises(compare.QuoteError, match='x.ipynb, cell 3: .*"gap.e7.val_acc".*val_acc_range'):
         compare.quote('<span data-reference="gap.e7.val_acc"></span>', values, 'x.ipynb, cell 3')
+
+
+def test_what_the_googlenet_prose_says_of_the_gaps_holds_for_its_runs():
+    """The prose reads the quoted gaps: the runs are furthest apart where the loss leaves its
+    plateau (the epoch or two after it) and close up again by epochs 5 and 10."""
+    refs = reference.load_all('googlenet')
+    if len(refs) < 2:
+        pytest.skip('fewer than two reference runs: no gaps to read')
+    plateau = max(compare.plateau_epochs(ref.record['history']) for ref in refs.values())
+    for field in ('train_loss', 'val_acc'):
+        largest, epoch = compare.largest_gap(refs, field)
+        assert epoch in (plateau + 1, plateau + 2), f'{field}: largest gap after epoch {epoch}'
+        assert compare.gap(refs, 5, field) < largest and compare.gap(refs, 10, field) < largest
+    assert compare.gap(refs, 1, 'train_loss') < compare.gap(refs, 1, 'val_acc'), (
+        'the prose says accuracy differs more than the loss after epoch 1')
 
 
 @pytest.mark.parametrize('chapter', chapters.chapters())
