@@ -142,31 +142,20 @@ def quote(text, values, where='the prose'):
 
 
 def quote_cells(nb, values, where):
-    """Quote every markdown cell of `nb` in place; returns whether any changed."""
-    changed = False
+    """Quote every markdown cell of `nb` in place (where: the notebook, for errors)."""
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == 'markdown':
-            new = quote(cell.source, values, f'{where}, cell {index}')
-            changed |= new != cell.source
-            cell.source = new
-    return changed
+            cell.source = quote(cell.source, values, f'{where}, cell {index}')
 
 
 def quote_in_sources(chapter, root=chapters.ROOT, write=True):
     """Quote the reference runs' numbers in the prose of the chapter's notebooks; returns the
     notebooks that changed (with write=False: that would change, writing nothing)."""
     values = quotes(reference.load_all(chapter, root))
-    changed = []
-    for fw in frameworks.FRAMEWORKS:
-        path = chapters.notebook_path(chapter, fw.id, root)
-        if not path.exists():
-            continue
-        nb = nbformat.read(str(path), as_version=4)
-        if quote_cells(nb, values, path.relative_to(root).as_posix()):
-            if write:
-                nbformat.write(nb, str(path))
-            changed.append(path)
-    return changed
+    paths = [path for path in (chapters.notebook_path(chapter, fw.id, root)
+                               for fw in frameworks.FRAMEWORKS) if path.exists()]
+    return reference.rewrite_notebooks(
+        paths, lambda nb, path: quote_cells(nb, values, path.relative_to(root).as_posix()), write)
 
 
 def refresh(chapter, root=chapters.ROOT):

@@ -371,21 +371,27 @@ def show(nb, ref, name):
     return nb
 
 
-def show_in_sources(chapter, frameworks=IDS, root=chapters.ROOT, write=True):
-    """Put each reference run's outputs into its source notebook's training cell; returns the
-    notebooks that changed (with write=False: that would change, writing nothing)."""
+def rewrite_notebooks(paths, change, write=True):
+    """Apply `change(nb, path)` (in place) to each notebook of `paths`; returns those whose
+    content changed (with write=False: that would change, writing nothing)."""
     changed = []
-    for fw, ref in load_all(chapter, root).items():
-        if fw not in frameworks:
-            continue
-        path = chapters.notebook_path(chapter, fw, root)
+    for path in paths:
         nb = nbformat.read(str(path), as_version=4)
         before = nbformat.writes(nb)
-        if nbformat.writes(show(nb, ref, path.name)) != before:
+        change(nb, path)
+        if nbformat.writes(nb) != before:
             if write:
                 nbformat.write(nb, str(path))
             changed.append(path)
     return changed
+
+
+def show_in_sources(chapter, frameworks=IDS, root=chapters.ROOT, write=True):
+    """Put each reference run's outputs into its source notebook's training cell; returns the
+    notebooks that changed (with write=False: that would change, writing nothing)."""
+    refs = {chapters.notebook_path(chapter, fw, root): ref
+            for fw, ref in load_all(chapter, root).items() if fw in frameworks}
+    return rewrite_notebooks(refs, lambda nb, path: show(nb, refs[path], path.name), write)
 
 
 def main(argv=None):

@@ -282,18 +282,6 @@ def test_what_the_googlenet_prose_says_of_the_gaps_holds_for_its_runs():
         'the prose says accuracy differs more than the loss after epoch 1')
 
 
-@pytest.mark.parametrize('chapter', chapters.chapters())
-def test_source_notebooks_quote_the_records_as_they_are(chapter):
-    """GitHub and Colab show the prose as the notebooks hold it: its numbers must be current."""
-    behind = compare.quote_in_sources(chapter, write=False)
-    assert not behind, (f'{", ".join(p.name for p in behind)}: the prose does not quote the '
-                        'reference runs as their records are now; run `python -m '
-                        'book.tools.reference --show-only`')
-    for path in chapters.notebooks(chapter).values():
-        prose = [c.source for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == 'markdown']
-        assert not any('{{' in text for text in prose), f'{path.name}: {{{{ ... }}}} shows raw in Colab'
-
-
 def test_the_comparison_figure_draws_every_framework(tmp_path):
     refs = {fw: made_up(fw, [2.3, 1.0], [0.1, 0.7]) for fw in ('tensorflow', 'mxnet')}
     path = compare.draw(refs, tmp_path / 'curves.svg')
@@ -303,12 +291,18 @@ def test_the_comparison_figure_draws_every_framework(tmp_path):
 
 
 @pytest.mark.parametrize('chapter', chapters.chapters())
-def test_source_notebooks_carry_their_reference_outputs(chapter):
-    """On GitHub or in Colab a chapter notebook shows its reference run before anything runs."""
-    behind = reference.show_in_sources(chapter, write=False)
-    assert not behind, (f'{", ".join(p.name for p in behind)}: the training cell does not show '
-                        'the reference run (labelled as it is now); run `python -m '
-                        'book.tools.reference --show-only`')
+def test_source_notebooks_are_in_step_with_the_reference_runs(chapter):
+    """On GitHub or in Colab a chapter notebook shows its reference run, and the prose quotes its
+    numbers as the records give them, before anything runs (MyST's {{ ... }} would show raw)."""
+    for behind, what in ((reference.show_in_sources(chapter, write=False),
+                          'the training cell does not show the reference run (labelled as it is now)'),
+                         (compare.quote_in_sources(chapter, write=False),
+                          'the prose does not quote the reference runs as their records are now')):
+        assert not behind, (f'{", ".join(p.name for p in behind)}: {what}; run `python -m '
+                            'book.tools.reference --show-only`')
+    for path in chapters.notebooks(chapter).values():
+        prose = [c.source for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == 'markdown']
+        assert not any('{{' in text for text in prose), f'{path.name}: {{{{ ... }}}} shows raw in Colab'
 
 
 def test_the_watcher_tells_this_runs_cpu_time_from_other_processes(tmp_path, monkeypatch):
