@@ -25,9 +25,9 @@ import pathlib
 import re
 import tempfile
 
-from book.tools.chapters import load_code
-
-BATCH_SIZE, RESIZE, LR = 128, (96, 96), 0.01
+from bench import workload
+from bench.workload import BATCH_SIZE
+from d2lmini.frameworks import IDS
 
 
 def xplane_events(logdir):
@@ -137,22 +137,17 @@ class MXNetProfiler(Profiler):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('framework', choices=('pytorch', 'tensorflow', 'jax', 'mxnet'))
+    parser.add_argument('framework', choices=IDS)
     parser.add_argument('result', type=pathlib.Path)
     parser.add_argument('--steps', type=int, default=2)
     parser.add_argument('--top', type=int, default=5)
     args = parser.parse_args(argv)
-    os.environ['D2LMINI_BUDGET'] = 'full'
     profiler = {'pytorch': TorchProfiler, 'tensorflow': TensorFlowProfiler,
                 'jax': JaxProfiler, 'mxnet': MXNetProfiler}[args.framework]()
-    ns = load_code('googlenet', args.framework)   # first: d2lmini's settings come first
+    ns = workload.load(args.framework)   # first: d2lmini's settings come first
     d2l = ns['d2l']
-    d2l.set_seed(0)
-    data = d2l.FashionMNIST(batch_size=BATCH_SIZE, resize=RESIZE)
-    data.train = tuple(a[:args.steps * BATCH_SIZE] for a in data.train)
-    data.val = tuple(a[:BATCH_SIZE] for a in data.val)
-    model = ns['GoogleNet'](lr=LR)
-    params = model.apply_init([next(iter(data.get_dataloader(True)))[0]], d2l.init_cnn)
+    data = workload.data(d2l, train_batches=args.steps, val_batches=1)
+    model, params = workload.new_model(ns, data)
     seconds = []
 
     class Profile(d2l.Callback):
@@ -170,7 +165,7 @@ def main(argv=None):
                 seconds.append(args.steps * BATCH_SIZE / trainer.history[-1]['examples_per_sec'])
 
     trainer = d2l.Trainer(max_epochs=2, callbacks=[Profile()])
-    trainer.fit(model, data, *([] if args.framework != 'jax' else [params]))
+    workload.fit(trainer, model, data, params)
     if args.framework == 'jax':
         hlo = trainer.compiled_train_step.lower(trainer.state, trainer.prepare_batch(
             next(iter(data.train_dataloader())))).compile().as_text()

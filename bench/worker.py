@@ -17,11 +17,10 @@ import json
 import os
 import pathlib
 
-from bench import measure
-from book.tools.chapters import load_code
+from bench import measure, workload
+from bench.workload import BATCH_SIZE, LR, RESIZE
 from d2lmini.frameworks import IDS
 
-BATCH_SIZE, RESIZE, LR = 128, (96, 96), 0.01
 VAL_BATCHES = 1     # the Trainer validates after each epoch: keep that to one batch
 
 
@@ -34,17 +33,9 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def new_model(ns, data):
-    """The notebook's training set-up: returns (model, params); params is None but for JAX."""
-    d2l = ns['d2l']
-    model = ns['GoogleNet'](lr=LR)
-    params = model.apply_init([next(iter(data.get_dataloader(True)))[0]], d2l.init_cnn)
-    return model, params
-
-
 def measure_pipeline(d2l, loops, args):
     """Images/s the training loader delivers: shuffled, resized, as the framework's tensors."""
-    loader = d2l.FashionMNIST(batch_size=BATCH_SIZE, resize=RESIZE).train_dataloader()
+    loader = workload.data(d2l).train_dataloader()
 
     def one_pass():
         for batch in itertools.islice(loader, args.pipeline_batches):
@@ -59,11 +50,9 @@ def measure_pipeline(d2l, loops, args):
 def measure_training(ns, loops, args):
     """(a) and (b) in images/s, one value per timed pass, interleaved a, b, a, ..., b, a."""
     d2l = ns['d2l']
-    data = d2l.FashionMNIST(batch_size=BATCH_SIZE, resize=RESIZE)
-    data.train = tuple(a[:args.steps * BATCH_SIZE] for a in data.train)
-    data.val = tuple(a[:VAL_BATCHES * BATCH_SIZE] for a in data.val)
-    model_a, params_a = new_model(ns, data)
-    model_b, params_b = new_model(ns, data)
+    data = workload.data(d2l, train_batches=args.steps, val_batches=VAL_BATCHES)
+    model_a, params_a = workload.new_model(ns, data)
+    model_b, params_b = workload.new_model(ns, data)
     val_batch = next(iter(data.val_dataloader()))
     a, b, hand = [], [], []
 
@@ -71,7 +60,7 @@ def measure_training(ns, loops, args):
         timed = trainer.epoch >= args.warmup_epochs
         if timed:
             a.append(trainer.history[-1]['examples_per_sec'])
-        if trainer.epoch == trainer.max_epochs_run - 1:
+        if trainer.epoch == trainer.epochs_planned - 1:
             return      # (a)'s last epoch only closes the bracket around (b)'s last pass
         if not hand:    # built on the Trainer's device, inside fit's device scope, as (a) is
             hand.append(loops.HandLoop(model_b, params_b, LR, trainer.device))
@@ -86,16 +75,14 @@ def measure_training(ns, loops, args):
                           callbacks=[measure.after_each_epoch(after_epoch)])
     if args.device == 'gpu' and not trainer.on_gpu:
         raise SystemExit(f'{args.framework}: no GPU visible')
-    trainer.fit(model_a, data, *([] if params_a is None else [params_a]))
+    workload.fit(trainer, model_a, data, params_a)
     return a, b, str(trainer.device_name())
 
 
 def main(argv=None):
     args = parse_args(argv)
-    os.environ['D2LMINI_BUDGET'] = 'full'   # every batch of the (shrunk) data, every epoch
-    ns = load_code('googlenet', args.framework)   # first: d2lmini sets up threads before import
+    ns = workload.load(args.framework)   # first: d2lmini sets up threads before import
     loops = importlib.import_module(f'bench.loops.{args.framework}')
-    ns['d2l'].set_seed(0)
     pipeline = measure_pipeline(ns['d2l'], loops, args)
     a, b, device = measure_training(ns, loops, args)
     ratios = measure.bracketed_ratios(a, b)

@@ -4,9 +4,9 @@
    default auto), into _build/executed/<same path>;
 2. merge them into the chapter's page, book/<chapter>/index.ipynb (git-ignored, beside the
    notebooks and figures), with the run table from the run records. A training cell of a
-   notebook with a reference run (book/<chapter>/reference/, reference.py) shows that run's
-   outputs, labelled, and the prose quotes their numbers (compare.quote). A
-   reference run of older code is labelled so, with a warning here;
+   notebook with a reference run (book/<chapter>/reference/, kept_runs.py) shows that run's
+   outputs, labelled, and the prose quotes their numbers (showing.py). A reference run of
+   older code is labelled so, with a warning here;
 3. render _config.yml/_toc.yml into _build/html with Jupyter Book, warnings as errors."""
 import argparse
 import os
@@ -19,7 +19,7 @@ import time
 import nbformat
 import yaml
 
-from book.tools import attachments, chapters, compare, execute, merge, reference, runs
+from book.tools import attachments, chapters, execute, kept_runs, merge, run_numbers, runs, showing
 from d2lmini import budget as d2lmini_budget, frameworks
 
 ROOT = chapters.ROOT
@@ -61,33 +61,31 @@ def warn(message):
     print(f'   WARNING: {message}', flush=True)
 
 
-def show_references(name, executed, rel, root=ROOT):
-    """Show each kept reference run of the chapter in its executed notebook's training cell
+def show_references(name, refs, executed, rel):
+    """Show each of the chapter's reference runs `refs` in its executed notebook's training cell
     (executed, rel: framework -> notebook, path relative to the root); warn of any made by
-    older code. Returns framework -> reference.Reference."""
-    refs = reference.load_all(name, root)
+    older code."""
     for fw, ref in refs.items():
-        reference.show(executed[fw], ref, rel[fw])
+        showing.show(executed[fw], ref, rel[fw])
         if not ref.current:
             warn(f'the reference run book/{name}/reference/{fw}.json was produced by an earlier '
                  f'version of {rel[fw]} (its code cells differ now); the page shows it labelled '
                  f'so. `make reference CHAPTER={name} FRAMEWORKS={fw}` runs it again.')
-    return refs
 
 
 def merge_chapter(name, sources, colab):
     """Write the chapter's page from its executed notebooks (sources: framework -> path)."""
     executed = {fw: nbformat.read(executed_path(path), as_version=4) for fw, path in sources.items()}
     rel = {fw: path.relative_to(ROOT).as_posix() for fw, path in sources.items()}
-    refs = show_references(name, executed, rel)
-    shown = {fw: dict(description=reference.describe(ref), current=ref.current)
-             for fw, ref in refs.items()}
-    table = runs.table_markdown([(frameworks.get(fw), colab(rel[fw]), path.name,
-                                  runs.records(executed[fw]), shown.get(fw))
-                                 for fw, path in sources.items()])
+    refs = kept_runs.load_all(name)                 # read once, for the cells, table and prose
+    show_references(name, refs, executed, rel)
+    table = showing.run_table([(frameworks.get(fw), colab(rel[fw]), path.name,
+                                runs.records(executed[fw]), refs.get(fw))
+                               for fw, path in sources.items()])
     page_path = ROOT / 'book' / name / f'{chapters.PAGE}.ipynb'
     page = merge.merge(executed, rel, header=table)
-    compare.quote_cells(page, compare.quotes(refs), page_path.relative_to(ROOT).as_posix())
+    values = run_numbers.quotes(refs, run_numbers.Facts.of(name))
+    showing.quote_cells(page, values, page_path.relative_to(ROOT).as_posix())
     nbformat.write(page, page_path)
     attachments.extract_to_files(page_path)     # figures embedded in the notebooks -> files
     return page_path
@@ -138,5 +136,5 @@ if __name__ == '__main__':
     try:
         main()
     except (BuildError, chapters.ChapterError, execute.ExecutionError, merge.MergeError,
-            attachments.AttachmentError, reference.ReferenceRunError) as error:
+            attachments.AttachmentError, kept_runs.ReferenceRunError) as error:
         sys.exit(f'\nbuild_book: {error}')

@@ -1,8 +1,9 @@
 """Where the book's chapters are, what is known about them, and their code.
 
 A chapter is a `_toc.yml` entry `book/<name>/index`: the page the build merges from the
-folder's notebooks `book/<name>/<name>_<framework>.ipynb`. Facts the tests check about a
-chapter (its parameter count, ...) are in `book/<name>/chapter.yml`.
+folder's notebooks `book/<name>/<name>_<framework>.ipynb`. Facts about a chapter are in
+`book/<name>/chapter.yml` (`facts`): what its tests check (its parameter count, ...) and what
+its reference runs are read against (chance, run_numbers.Facts).
 `python -m book.tools.chapters` prints every chapter's notebooks (for the Makefile).
 """
 import contextlib

@@ -4,11 +4,12 @@ folder for the book to show (`make reference CHAPTER=googlenet FRAMEWORKS=jax,mx
 Running them:
 
 Each framework runs on its own, one after another, with `D2LMINI_BUDGET=full` and checkpoints
-in `_build/reference/<chapter>/<framework>/`: run the same command again after an
-interruption and training resumes from the last epoch (or the step where Ctrl-C stopped it).
+in `_build/reference/<chapter>/<framework>/` (its D2LMINI_CHECKPOINT_DIR, which gives the run a
+folder of its own there): run the same command again after an interruption and training
+resumes from the last epoch (or the step where Ctrl-C stopped it).
 The log shows one line per finished epoch, read from the checkpoints, so `tail -f` follows it.
 
-Results, in `book/<chapter>/reference/`:
+Results, in `book/<chapter>/reference/` (kept_runs.py reads them):
     <chapter>_<framework>.ipynb   the executed notebook
     <framework>.json              its run record (d2lmini/record.py) plus `reference`: the git
                                   commit, the hash of the notebook's code cells (to tell a
@@ -25,18 +26,12 @@ Results, in `book/<chapter>/reference/`:
 Each part is noted in `reference-parts.json` beside the checkpoints every few seconds while it
 runs, so a process killed without warning (a session ending) loses at most those seconds of it.
 
-Showing them: the training cell (tagged `train`) of a notebook with a reference run carries
-that run's outputs, after a label saying what produced them (budget, epochs, device, duration,
-date, commit), in the chapter's source notebook (for GitHub and Colab) and on the built page.
-A reference whose code hash differs from its notebook's is labelled as produced by an earlier
-version of the code. `make reference` puts a finished run's outputs into the source notebook;
-`python -m book.tools.reference --show-only` does only that, e.g. after the code changed, and
-both bring the comparison figure and the numbers the prose quotes up to date (compare.refresh).
+Showing them (showing.py): `make reference` puts a finished run's outputs, labelled, into the
+training cell of its source notebook, redraws the comparison figure and quotes the numbers in the
+prose; `python -m book.tools.reference --show-only` does only that, e.g. after the code changed.
 """
 import argparse
-import dataclasses
 import datetime
-import html
 import json
 import os
 import pathlib
@@ -48,24 +43,16 @@ import threading
 import time
 
 import nbformat
+import psutil
 
-from book.tools import chapters, execute, runs
+from book.tools import chapters, execute, kept_runs, run_numbers, runs, showing
+from book.tools.kept_runs import ReferenceRunError
 from d2lmini import checkpoint
+from d2lmini.errors import CheckpointError
 from d2lmini.frameworks import IDS
 
 
-TRAIN_TAG = 'train'
 POLL_S = 10                             # how often a run's log and its part's record are updated
-LABEL_KEY = 'd2lmini_reference_label'   # in the label output's metadata (not a MIME type in its
-                                        # data: MyST-NB warns of those it cannot render)
-
-
-class ReferenceRunError(Exception):
-    """A reference run, or the notebook it belongs to, is not as it must be; says which."""
-
-
-def reference_dir(chapter, root=chapters.ROOT):
-    return pathlib.Path(root) / 'book' / chapter / 'reference'
 
 
 def checkpoint_dir(chapter, framework, root=chapters.ROOT):
@@ -92,12 +79,24 @@ def git_commit(source, root=chapters.ROOT):
     return commit + ('-dirty' if dirty else '')
 
 
+def newest_checkpoint(directory):
+    """The newest complete checkpoint of the run training in `directory`, a reference run's
+    D2LMINI_CHECKPOINT_DIR: inside it each run has a folder of its own (d2lmini/checkpoint.py),
+    and the one last written to is this run's. None if there is none yet; CheckpointError as
+    checkpoint.latest raises it (OSError if a folder goes meanwhile)."""
+    folders = checkpoint.run_folders(directory)
+    # a folder's time changes as its lock is taken and as each checkpoint replaces the last
+    return checkpoint.latest(max(folders, key=lambda f: f.stat().st_mtime)) if folders else None
+
+
 def latest_checkpoint(directory):
-    """The name of the checkpoint a run in `directory` would resume from, or None."""
+    """Which checkpoint a run in `directory` would resume from, as `<run folder>/<checkpoint>`,
+    or None (also for a bad one, which the Trainer refuses with its path named)."""
     try:
-        return (pathlib.Path(directory) / checkpoint.LATEST).read_text().strip() or None
-    except OSError:
+        path = newest_checkpoint(directory)
+    except (CheckpointError, OSError):
         return None
+    return None if path is None else path.relative_to(directory).as_posix()
 
 
 def parts_account_for_every_checkpoint(parts):
@@ -126,14 +125,12 @@ class Watcher(threading.Thread):
     @staticmethod
     def machine_busy():
         """CPU seconds the whole machine has been busy (all cores, since boot)."""
-        import psutil
         times = psutil.cpu_times()
         # user and nice include guest time; idle, iowait and steal are not this machine's work
         return sum(getattr(times, name, 0.0) for name in ('user', 'nice', 'system', 'irq', 'softirq'))
 
     def own_delta(self):
         """CPU seconds this process and its live children used since the last call."""
-        import psutil
         me, delta, seen = psutil.Process(), 0.0, set()
         for proc in [me] + me.children(recursive=True):
             try:
@@ -166,12 +163,13 @@ class Watcher(threading.Thread):
                 self.on_measure()
 
     def poll(self):
-        latest = self.directory / checkpoint.LATEST
         try:
-            meta = json.loads((self.directory / latest.read_text().strip() / checkpoint.META)
-                              .read_text())
-        except (OSError, ValueError):
-            return          # no checkpoint yet, or one being replaced
+            path = newest_checkpoint(self.directory)
+            meta = None if path is None else checkpoint.read_meta(path)
+        except (CheckpointError, OSError):
+            return          # one being replaced (the next poll reads it), or a bad one
+        if meta is None:
+            return          # no checkpoint yet
         for row in meta['history'][self.printed:]:
             speed = row['examples_per_sec']
             print(f"{time.strftime('%H:%M:%S')} {self.label} epoch {row['epoch']}/"
@@ -194,7 +192,8 @@ def run(chapter, framework, root=chapters.ROOT):
     label = f'{chapter}/{framework}'
     # What is run is fixed now: edits made while it trains must not be credited to it.
     code_hash, commit = chapters.code_hash(source), git_commit(source, root)
-    train_cell(nbformat.read(str(source), as_version=4), source.name)    # before hours of work
+    # before hours of work: the training cell, whose outputs the run's replace
+    showing.train_cell(nbformat.read(str(source), as_version=4), source.name)
     # A run resumed over several processes adds up their times and loads (kept beside the
     # checkpoints; a finished run starts afresh).
     parts_path = directory / 'reference-parts.json'
@@ -253,7 +252,7 @@ def run(chapter, framework, root=chapters.ROOT):
         other = sum(p['other_cpu_s'] for p in parts)
         record['reference'].update(other_cpu_s=round(other, 1), other_cpu_share=round(
             other / (record['reference']['execution_s'] * os.cpu_count()), 4))
-    target = reference_dir(chapter, root)
+    target = kept_runs.reference_dir(chapter, root)
     target.mkdir(exist_ok=True)
     nbformat.write(nb, str(target / source.name))
     path = target / f'{framework}.json'
@@ -261,137 +260,14 @@ def run(chapter, framework, root=chapters.ROOT):
     print(f'{time.strftime("%H:%M:%S")} {label}: done, {len(record["history"])} epochs, '
           f'{record["wall_time_s"] / 60:.1f} min of training; wrote {path.relative_to(root)}',
           flush=True)
-    for notebook in show_in_sources(chapter, [framework], root):
+    refs = kept_runs.load_all(chapter, root)      # this run and the chapter's others
+    for notebook in showing.show_in_sources(chapter, {framework: refs[framework]}, root):
         print(f'{label}: its outputs are now in {notebook.relative_to(root)}', flush=True)
-    from book.tools import compare      # (compare reads the references this module keeps)
-    if compare.refresh(chapter, root):
-        print(f'{label}: the comparison figure {compare.figure_path(chapter, root).relative_to(root)} '
-              'and the numbers the prose quotes are updated in the notebooks', flush=True)
+    if showing.refresh(chapter, refs, root):
+        figure = run_numbers.figure_path(chapter, root).relative_to(root)
+        print(f'{label}: the comparison figure {figure} and the numbers the prose quotes are '
+              'updated in the notebooks', flush=True)
     return path
-
-
-@dataclasses.dataclass
-class Reference:
-    """A kept reference run: its record (with `reference`), its executed notebook, and whether
-    its code is still the notebook's (`current`)."""
-    chapter: str
-    framework: str
-    record: dict
-    notebook: nbformat.NotebookNode
-    current: bool
-
-    @property
-    def name(self):
-        return f'{self.chapter}/{self.framework}'
-
-
-def load(chapter, framework, root=chapters.ROOT):
-    """The chapter's reference run in `framework`, or None if there is none."""
-    folder = reference_dir(chapter, root)
-    path, source = folder / f'{framework}.json', chapters.notebook_path(chapter, framework, root)
-    kept = folder / source.name
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text())
-        nb = nbformat.read(str(kept), as_version=4)
-        code_hash = record['reference']['code_hash']
-    except (OSError, ValueError, KeyError) as error:
-        raise ReferenceRunError(f'{path.relative_to(root)} or {kept.relative_to(root)} cannot be '
-                             f'read as a reference run ({error!r}); run `make reference '
-                             f'CHAPTER={chapter} FRAMEWORKS={framework}` again') from None
-    return Reference(chapter, framework, record, nb,
-                     current=code_hash == chapters.code_hash(source))
-
-
-def load_all(chapter, root=chapters.ROOT):
-    """framework id -> Reference, for the frameworks of the chapter that have one."""
-    found = {fw: load(chapter, fw, root) for fw in IDS}
-    return {fw: ref for fw, ref in found.items() if ref is not None}
-
-
-def train_cell(nb, name):
-    """The notebook's one code cell tagged `train`; ReferenceRunError if there is not exactly one."""
-    cells = [c for c in nb.cells if c.cell_type == 'code' and TRAIN_TAG in c.metadata.get('tags', [])]
-    if len(cells) != 1:
-        raise ReferenceRunError(f'{name}: {len(cells)} code cells are tagged {TRAIN_TAG!r}; the '
-                             'training cell, whose outputs a reference run replaces, must be '
-                             'the only one')
-    return cells[0]
-
-
-def duration(seconds):
-    minutes = round(seconds / 60)
-    return f'{minutes} min' if minutes < 60 else f'{minutes // 60} h {minutes % 60:02d} min'
-
-
-def describe(ref):
-    """What produced the reference's outputs, in one line of plain text."""
-    rec, meta = ref.record, ref.record['reference']
-    device = rec['device']['model'] or rec['device']['name']
-    if rec['device']['type'] == 'cpu':
-        device += f", {rec['host']['cpu_count']} cores"
-    commit = meta.get('git_commit')
-    commit = ('an unknown commit' if not commit else f'commit {commit[:12]}'
-              + (' with uncommitted changes' if commit.endswith('-dirty') else ''))
-    return (f"{rec['budget']['name']} budget, {rec['epochs_run']} epochs on "
-            f"{rec['device']['type'].upper()} ({device}), {duration(rec['wall_time_s'])}, "
-            f"{meta['started_at'][:10]}, {commit}")
-
-
-def label_output(ref):
-    """The display output put before the reference's outputs (text/html for notebooks and the
-    book, text/plain for consoles), marked by LABEL_KEY in its metadata."""
-    if ref.current:
-        title = 'Outputs of the reference run'
-        text = (f'{describe(ref)}. Running the cell trains again and replaces them.')
-    else:
-        title = 'Outputs of a reference run produced by an earlier version of this code'
-        text = (f'{describe(ref)}. The code has changed since, so these outputs may not be what '
-                'it produces now.')
-    kind = 'current' if ref.current else 'stale'
-    return nbformat.v4.new_output('display_data', data={
-        'text/html': f'<div class="d2lmini-reference d2lmini-reference-{kind}"><strong>'
-                     f'{html.escape(title)}</strong>: {html.escape(text)}</div>',
-        'text/plain': f'{title}: {text}'}, metadata={LABEL_KEY: {
-            'framework': ref.framework, 'current': ref.current,
-            'code_hash': ref.record['reference']['code_hash']}})
-
-
-def is_label(output):
-    return LABEL_KEY in output.get('metadata', {})
-
-
-def show(nb, ref, name):
-    """Replace the outputs of `nb`'s training cell with `ref`'s, after its label."""
-    cell = train_cell(nb, name)
-    kept = train_cell(ref.notebook, f'{ref.name} (reference)')
-    cell.outputs = [label_output(ref)] + [o for o in kept.outputs if not is_label(o)]
-    cell.execution_count = kept.execution_count
-    return nb
-
-
-def rewrite_notebooks(paths, change, write=True):
-    """Apply `change(nb, path)` (in place) to each notebook of `paths`; returns those whose
-    content changed (with write=False: that would change, writing nothing)."""
-    changed = []
-    for path in paths:
-        nb = nbformat.read(str(path), as_version=4)
-        before = nbformat.writes(nb)
-        change(nb, path)
-        if nbformat.writes(nb) != before:
-            if write:
-                nbformat.write(nb, str(path))
-            changed.append(path)
-    return changed
-
-
-def show_in_sources(chapter, frameworks=IDS, root=chapters.ROOT, write=True):
-    """Put each reference run's outputs into its source notebook's training cell; returns the
-    notebooks that changed (with write=False: that would change, writing nothing)."""
-    refs = {chapters.notebook_path(chapter, fw, root): ref
-            for fw, ref in load_all(chapter, root).items() if fw in frameworks}
-    return rewrite_notebooks(refs, lambda nb, path: show(nb, refs[path], path.name), write)
 
 
 def main(argv=None):
@@ -410,11 +286,12 @@ def main(argv=None):
     if unknown:
         parser.error(f'unknown framework(s) {", ".join(unknown)}; choose from {", ".join(IDS)}')
     if args.show_only:
-        from book.tools import compare
         for chapter in names:
             try:
-                changed = show_in_sources(chapter, frameworks) + compare.refresh(chapter)
-            except ReferenceRunError as error:
+                refs = kept_runs.load_all(chapter)
+                shown = {fw: ref for fw, ref in refs.items() if fw in frameworks}
+                changed = showing.show_in_sources(chapter, shown) + showing.refresh(chapter, refs)
+            except (ReferenceRunError, chapters.ChapterError) as error:
                 sys.exit(f'reference --show-only: {error}')
             for path in sorted(set(changed)):
                 print(f'updated {path.relative_to(chapters.ROOT)}')
@@ -435,7 +312,7 @@ def main(argv=None):
             for framework in frameworks:
                 try:
                     run(chapter, framework)
-                except ReferenceRunError as error:
+                except (ReferenceRunError, chapters.ChapterError) as error:
                     sys.exit(f'make reference: {error}')
                 except BaseException:
                     if not stopped:
@@ -453,7 +330,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    # main() of the imported module, not of __main__: compare.py imports book.tools.reference,
-    # and its errors must be the ReferenceRunError that main() catches
-    from book.tools.reference import main as package_main
-    sys.exit(package_main())
+    sys.exit(main())

@@ -1,8 +1,9 @@
-"""Unit tests of book/tools/merge.py and runs.py on the demo chapter fixture (no kernel, no Sphinx)."""
+"""Unit tests of book/tools/merge.py, runs.py and the run table (showing.py) on the demo chapter
+fixture (no kernel, no Sphinx)."""
 import nbformat
 import pytest
 
-from book.tools import merge, runs
+from book.tools import kept_runs, merge, runs, showing
 from d2lmini.frameworks import FRAMEWORKS, IDS
 from fixtures import demo_chapter
 
@@ -215,7 +216,7 @@ def test_run_records_are_found_in_the_outputs():
 
 
 def table(records_of, shown_of=lambda fw: None):
-    return runs.table_markdown([(fw, f'https://colab.example/{fw.id}.ipynb', f'demo_{fw.id}.ipynb',
+    return showing.run_table([(fw, f'https://colab.example/{fw.id}.ipynb', f'demo_{fw.id}.ipynb',
                                  records_of(fw.id), shown_of(fw.id)) for fw in FRAMEWORKS])
 
 
@@ -249,19 +250,21 @@ def test_run_table_says_when_a_run_did_not_finish():
 
 def test_run_table_names_the_reference_runs_shown_and_warns_of_stale_ones():
     full = lambda fw: [demo_chapter.record(fw, budget='full', reason='D2LMINI_BUDGET=full')]
-    described = lambda fw: {'description': f'full budget, 10 epochs on CPU ({fw} host)',
-                            'current': fw != 'jax'}
+    described = lambda fw, current=None: kept_runs.Reference(
+        'demo', fw, *demo_chapter.reference_run(fw, [2.3] * 10, [0.1] * 10),
+        current=fw != 'jax' if current is None else current)
     text = table(full, described)
     rows = text.split('\n* - ')[2:]
-    assert rows[0].endswith('reference run: full budget, 10 epochs on CPU (pytorch host)')
-    assert rows[2].endswith('reference run: full budget, 10 epochs on CPU (jax host) '
+    shown = 'reference run: full budget, 10 epochs on CPU (Some CPU 9000, 2 cores), 1 h 02 min'
+    assert rows[0].endswith(f'{shown}, 2026-11-29, commit 0123456789ab')
+    assert rows[2].endswith(f'{shown}, 2026-11-29, commit 0123456789ab '
                             '(**produced by an earlier version of this code**)')
     assert 'Smoke-test' not in text
     assert 'framework-stale-warning' in text and 'shown for JAX come from' in text
 
-    current = table(full, lambda fw: dict(described(fw), current=True))
+    current = table(full, lambda fw: described(fw, current=True))
     assert 'warning' not in current, 'every framework shows a current reference run'
     # a framework without a reference run still shows its smoke run, and says so
     mixed = table(lambda fw: [demo_chapter.record(fw)] if fw == 'mxnet' else full(fw),
-                  lambda fw: None if fw == 'mxnet' else dict(described(fw), current=True))
+                  lambda fw: None if fw == 'mxnet' else described(fw, current=True))
     assert 'Smoke-test outputs' in mixed and 'framework-stale-warning' not in mixed

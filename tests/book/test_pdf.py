@@ -11,14 +11,13 @@ import pytest
 from PIL import Image
 
 from book_helpers import ROOT
-from d2lmini.frameworks import IDS
+from d2lmini.frameworks import BY_ID, IDS
 
 PDF = ROOT / '_build' / 'pdf'
 PAGES = PDF / 'pages'
 FRAMEWORKS = list(IDS)
 # A line that each framework's notebook has and no other: its d2lmini import.
-IMPORT = {'pytorch': 'from d2lmini import torch as d2l', 'tensorflow': 'from d2lmini import tensorflow as d2l',
-          'jax': 'from d2lmini import jax as d2l', 'mxnet': 'from d2lmini import mxnet as d2l'}
+IMPORT = {fw_id: f'from d2lmini import {fw.module} as d2l' for fw_id, fw in BY_ID.items()}
 CHAPTER_TITLE = 'Multi-Branch Networks (GoogLeNet)'
 
 

@@ -1,5 +1,6 @@
 """`make reference` (book/tools/reference.py): a chapter notebook run with the full budget and
-checkpoints, resumed after an interruption, and kept with its record in the chapter's folder."""
+checkpoints, resumed after an interruption, and kept with its record in the chapter's folder;
+then read back (kept_runs.py), shown (showing.py) and quoted (run_numbers.py)."""
 import json
 import math
 import os
@@ -9,7 +10,7 @@ import time
 import nbformat
 import pytest
 
-from book.tools import chapters, compare, reference, runs
+from book.tools import chapters, kept_runs, reference, run_numbers, runs, showing
 from fixtures import demo_chapter
 
 CODE = '''from torch import nn
@@ -24,9 +25,7 @@ class MLP(d2l.Classifier):
 
 
 d2l.set_seed(0)
-data = d2l.FashionMNIST(batch_size=64)
-data.train = tuple(a[:640] for a in data.train)
-data.val = tuple(a[:128] for a in data.val)
+data = d2l.FashionMNIST(batch_size=64).take(train_examples=640, val_examples=128)
 model = MLP()
 model.apply_init([next(iter(data.get_dataloader(True)))[0]], d2l.init_cnn)
 trainer = d2l.Trainer(max_epochs={epochs})
@@ -67,11 +66,12 @@ def test_a_reference_run_resumes_and_keeps_its_record(tmp_path, capsys, monkeypa
     assert str(tmp_path) not in text, 'the kept outputs must not show local paths'
     assert 'D2LMINI_CHECKPOINT_DIR' not in os.environ, 'the settings leaked into this process'
     # the source notebook now carries the run's outputs, after a label saying what they are
-    cell = reference.train_cell(nbformat.read(str(source), as_version=4), 'source')
-    assert reference.is_label(cell.outputs[0])
+    cell = showing.train_cell(nbformat.read(str(source), as_version=4), 'source')
+    assert showing.is_label(cell.outputs[0])
     assert 'Outputs of the reference run' in cell.outputs[0]['data']['text/plain']
     assert runs.records(nbformat.from_dict({'cells': [cell]}))[0] == runs.records(kept)[0]
-    assert reference.show_in_sources('tiny', root=tmp_path, write=False) == []
+    refs = kept_runs.load_all('tiny', root=tmp_path)
+    assert showing.show_in_sources('tiny', refs, root=tmp_path, write=False) == []
 
 
 def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatch):
@@ -171,32 +171,36 @@ def test_a_stopped_run_says_what_was_kept_and_how_to_resume(monkeypatch, capsys)
 
 # --- showing reference runs ---------------------------------------------------------------------
 
+# what GoogLeNet's chapter.yml says: Fashion-MNIST's 10 classes, gaps after epochs 1, 5 and 10
+FACTS = run_numbers.Facts(classes=10, near_chance=0.05, gap_epochs=(1, 5, 10))
+
+
 def made_up(fw, losses, accuracies, current=True, seconds=3720):
-    return reference.Reference('demo', fw, *demo_chapter.reference_run(fw, losses, accuracies,
+    return kept_runs.Reference('demo', fw, *demo_chapter.reference_run(fw, losses, accuracies,
                                                                         seconds), current)
 
 
 @pytest.mark.parametrize('current', [True, False])
 def test_a_training_cell_shows_the_reference_outputs_after_their_label(current):
     ref = made_up('tensorflow', [2.3, 1.0], [0.1, 0.6], current=current)
-    nb = reference.show(demo_chapter.notebook('tensorflow'), ref, 'demo_tensorflow.ipynb')
-    label, *outputs = reference.train_cell(nb, 'demo').outputs
-    assert outputs == reference.train_cell(ref.notebook, 'ref').outputs
+    nb = showing.show(demo_chapter.notebook('tensorflow'), ref, 'demo_tensorflow.ipynb')
+    label, *outputs = showing.train_cell(nb, 'demo').outputs
+    assert outputs == showing.train_cell(ref.notebook, 'ref').outputs
     text = label['data']['text/plain']
     assert ('full budget, 2 epochs on CPU (Some CPU 9000, 2 cores), 1 h 02 min, 2026-11-29, '
             'commit 0123456789ab') in text
     assert ('produced by an earlier version of this code' in text) is not current
     assert ('produced by an earlier version of this code' in label['data']['text/html']) is not current
     # shown again (a second build, or --show-only twice): still one label
-    again = reference.show(nb, ref, 'demo_tensorflow.ipynb')
-    assert reference.train_cell(again, 'demo').outputs == [label, *outputs]
+    again = showing.show(nb, ref, 'demo_tensorflow.ipynb')
+    assert showing.train_cell(again, 'demo').outputs == [label, *outputs]
 
 
 def test_a_notebook_without_one_training_cell_is_refused_by_name():
     nb = demo_chapter.notebook('jax')
-    reference.train_cell(nb, 'x').metadata['tags'] = []
-    with pytest.raises(reference.ReferenceRunError, match='demo_jax.ipynb: 0 code cells are tagged'):
-        reference.show(nb, made_up('jax', [2.3], [0.1]), 'demo_jax.ipynb')
+    showing.train_cell(nb, 'x').metadata['tags'] = []
+    with pytest.raises(kept_runs.ReferenceRunError, match='demo_jax.ipynb: 0 code cells are tagged'):
+        showing.show(nb, made_up('jax', [2.3], [0.1]), 'demo_jax.ipynb')
 
 
 def test_a_stale_reference_is_found_by_its_code_hash(tmp_path):
@@ -208,15 +212,15 @@ def test_a_stale_reference_is_found_by_its_code_hash(tmp_path):
     ref.record['reference']['code_hash'] = chapters.code_hash(source)
     nbformat.write(ref.notebook, str(folder / 'reference' / source.name))
     (folder / 'reference' / 'mxnet.json').write_text(json.dumps(ref.record))
-    assert reference.load('demo', 'mxnet', root=tmp_path).current
-    assert reference.load('demo', 'pytorch', root=tmp_path) is None
+    assert kept_runs.load('demo', 'mxnet', root=tmp_path).current
+    assert kept_runs.load('demo', 'pytorch', root=tmp_path) is None
     nb = nbformat.read(str(source), as_version=4)
     nb.cells[2].source += '\n# one more comment'         # the code changes: the run is stale
     nbformat.write(nb, str(source))
-    assert not reference.load('demo', 'mxnet', root=tmp_path).current
+    assert not kept_runs.load('demo', 'mxnet', root=tmp_path).current
     (folder / 'reference' / 'mxnet.json').write_text('{')
-    with pytest.raises(reference.ReferenceRunError, match='mxnet.json .*make reference'):
-        reference.load('demo', 'mxnet', root=tmp_path)
+    with pytest.raises(kept_runs.ReferenceRunError, match='mxnet.json .*make reference'):
+        kept_runs.load('demo', 'mxnet', root=tmp_path)
 
 
 def test_quotes_come_from_the_records():
@@ -225,29 +229,54 @@ def test_quotes_come_from_the_records():
                                [0.10, 0.12, 0.55, 0.80, 0.86]),
             'jax': made_up('jax', [ln10, 1.9, 1.0, 0.6, 0.45], [0.10, 0.30, 0.62, 0.78, 0.84],
                            seconds=7000)}
-    values = compare.quotes(refs)
+    values = run_numbers.quotes(refs, FACTS)
     assert {key: values[f'pytorch.{key}'] for key in (
         'val_acc', 'val_loss', 'train_loss', 'epochs', 'minutes', 'examples_per_s',
         'plateau_epochs', 'label')} == dict(
         val_acc='0.860', val_loss='0.400', train_loss='0.400', epochs='5', minutes='62',
         examples_per_s='102', plateau_epochs='2', label='PyTorch')
     assert values['jax.plateau_epochs'] == '1' and values['jax.minutes'] == '117'
-    assert values['tensorflow.val_acc'] == compare.MISSING and values['count'] == '2'
+    assert values['tensorflow.val_acc'] == run_numbers.MISSING and values['count'] == '2'
     assert values['val_acc_range'] == '0.840–0.860' and values['plateau_range'] == '1–2'
     assert (values['gap.e1.train_loss'], values['gap.e1.val_acc']) == ('0.0100', '0.0000')
     assert (values['gap.e5.train_loss'], values['gap.e5.val_acc']) == ('0.0500', '0.0200')
-    assert values['gap.e10.train_loss'] == values['gap.e10.val_acc'] == compare.MISSING
+    assert values['gap.e10.train_loss'] == values['gap.e10.val_acc'] == run_numbers.MISSING
     assert (values['gap.max.train_loss'], values['gap.max.train_loss_epoch']) == ('0.3826', '2')
     assert (values['gap.max.val_acc'], values['gap.max.val_acc_epoch']) == ('0.1800', '2')
     assert values['minutes_range'] == '62–117'
     tiny = {'a': made_up('jax', [2.0], [0.5]), 'b': made_up('jax', [2.00002], [0.5])}
-    assert compare.quotes(tiny)['gap.e1.train_loss'] == 'below 0.0001', 'a false zero'
-    assert compare.quotes(tiny)['gap.e1.val_acc'] == '0.0000'
+    assert run_numbers.quotes(tiny, FACTS)['gap.e1.train_loss'] == 'below 0.0001', 'a false zero'
+    assert run_numbers.quotes(tiny, FACTS)['gap.e1.val_acc'] == '0.0000'
     rows = values['table'].splitlines()
     assert rows[0].startswith('| framework | epochs | train loss | val loss | val acc |')
     assert rows[1].startswith('| :-- | --: |')
     assert rows[2] == '| PyTorch | 5 | 0.400 | 0.400 | 0.860 | 62 | 102 | 2 |'
-    assert rows[3].startswith(f'| TensorFlow | {compare.MISSING} |') and len(rows) == 6
+    assert rows[3].startswith(f'| TensorFlow | {run_numbers.MISSING} |') and len(rows) == 6
+
+
+def test_a_chapter_says_what_its_runs_are_read_against(tmp_path):
+    """Chance and the quoted gap epochs come from chapter.yml; a chapter that declares none
+    gets every number but those (quoting one of them is refused by name)."""
+    assert run_numbers.Facts.of('googlenet') == FACTS
+    assert FACTS.chance_loss == math.log(10)
+    folder = tmp_path / 'book' / 'demo'
+    folder.mkdir(parents=True)
+    assert run_numbers.Facts.of('demo', root=tmp_path) == run_numbers.Facts()
+    refs = {'pytorch': made_up('pytorch', [2.3, 1.0], [0.1, 0.7]),
+            'jax': made_up('jax', [2.3, 1.1], [0.1, 0.6])}
+    values = run_numbers.quotes(refs, run_numbers.Facts())
+    assert 'pytorch.plateau_epochs' not in values and 'plateau_range' not in values
+    assert not [key for key in values if key.startswith('gap.e')]
+    assert values['gap.max.val_acc'] == '0.1000' and values['pytorch.val_acc'] == '0.700'
+    assert 'ln 10' not in values['table'] and values['table'].count('|') == 6 * 8
+    with pytest.raises(showing.QuoteError, match='"pytorch.plateau_epochs"'):
+        showing.quote('<span data-reference="pytorch.plateau_epochs"></span>', values)
+    (folder / 'chapter.yml').write_text('reference:\n  classes: 10\n  gap_epochs: [2]\n')
+    with pytest.raises(chapters.ChapterError, match='classes and near_chance go together'):
+        run_numbers.Facts.of('demo', root=tmp_path)
+    (folder / 'chapter.yml').write_text('reference:\n  chance: 2.3\n')
+    with pytest.raises(chapters.ChapterError, match='unknown keys chance'):
+        run_numbers.Facts.of('demo', root=tmp_path)
 
 
 def test_quote_fills_the_marked_places_and_refuses_unknown_keys():
@@ -256,47 +285,52 @@ def test_quote_fills_the_marked_places_and_refuses_unknown_keys():
     text = ('The gap was <span data-reference="gap.e1.val_acc"></span> and the accuracies '
             '<span data-reference="val_acc_range">0.1–0.2</span>.\n\n'
             '<!-- reference: table -->\n<!-- end reference: table -->\n\nAfter.')
-    quoted = compare.quote(text, values)
+    quoted = showing.quote(text, values)
     assert quoted == ('The gap was <span data-reference="gap.e1.val_acc">0.0035</span> and the '
                       'accuracies <span data-reference="val_acc_range">0.84–0.85</span>.\n\n'
                       '<!-- reference: table -->\n\n| a | b |\n| --: | --: |\n| 1 | 2 |\n\n'
                       '<!-- end reference: table -->\n\nAfter.')
-    assert compare.quote(quoted, values) == quoted, 'quoting twice changed the text'
-    assert compare.quote('no marks here', values) == 'no marks here'
-    with pytest.raises(compare.QuoteError, match='x.ipynb, cell 3: .*"gap.e7.val_acc".*val_acc_range'):
-        compare.quote('<span data-reference="gap.e7.val_acc"></span>', values, 'x.ipynb, cell 3')
+    assert showing.quote(quoted, values) == quoted, 'quoting twice changed the text'
+    assert showing.quote('no marks here', values) == 'no marks here'
+    with pytest.raises(showing.QuoteError, match='x.ipynb, cell 3: .*"gap.e7.val_acc".*val_acc_range'):
+        showing.quote('<span data-reference="gap.e7.val_acc"></span>', values, 'x.ipynb, cell 3')
 
 
 def test_what_the_googlenet_prose_says_of_the_gaps_holds_for_its_runs():
     """The prose reads the quoted gaps: the runs are furthest apart where the loss leaves its
     plateau (the epoch or two after it) and close up again by epochs 5 and 10."""
-    refs = reference.load_all('googlenet')
+    refs = kept_runs.load_all('googlenet')
     if len(refs) < 2:
         pytest.skip('fewer than two reference runs: no gaps to read')
-    plateau = max(compare.plateau_epochs(ref.record['history']) for ref in refs.values())
+    facts = run_numbers.Facts.of('googlenet')
+    plateau = max(run_numbers.plateau_epochs(ref.record['history'], facts) for ref in refs.values())
     for field in ('train_loss', 'val_acc'):
-        largest, epoch = compare.largest_gap(refs, field)
+        largest, epoch = run_numbers.largest_gap(refs, field)
         assert epoch in (plateau + 1, plateau + 2), f'{field}: largest gap after epoch {epoch}'
-        assert compare.gap(refs, 5, field) < largest and compare.gap(refs, 10, field) < largest
-    assert compare.gap(refs, 1, 'train_loss') < compare.gap(refs, 1, 'val_acc'), (
+        assert run_numbers.gap(refs, 5, field) < largest and run_numbers.gap(refs, 10, field) < largest
+    assert run_numbers.gap(refs, 1, 'train_loss') < run_numbers.gap(refs, 1, 'val_acc'), (
         'the prose says accuracy differs more than the loss after epoch 1')
 
 
 def test_the_comparison_figure_draws_every_framework(tmp_path):
     refs = {fw: made_up(fw, [2.3, 1.0], [0.1, 0.7]) for fw in ('tensorflow', 'mxnet')}
-    path = compare.draw(refs, tmp_path / 'curves.svg')
+    path = run_numbers.draw(refs, tmp_path / 'curves.svg', FACTS)
     svg = path.read_text()
     assert 'TensorFlow' in svg and 'MXNet' in svg and 'PyTorch' not in svg
-    assert compare.draw(refs, tmp_path / 'again.svg').read_text() == svg, 'not reproducible'
+    assert 'ln 10 (chance)' in svg
+    assert run_numbers.draw(refs, tmp_path / 'again.svg', FACTS).read_text() == svg, 'not reproducible'
+    # a chapter that declares no classes has no chance line
+    assert 'chance' not in run_numbers.draw(refs, tmp_path / 'plain.svg', run_numbers.Facts()).read_text()
 
 
 @pytest.mark.parametrize('chapter', chapters.chapters())
 def test_source_notebooks_are_in_step_with_the_reference_runs(chapter):
     """On GitHub or in Colab a chapter notebook shows its reference run, and the prose quotes its
     numbers as the records give them, before anything runs (MyST's {{ ... }} would show raw)."""
-    for behind, what in ((reference.show_in_sources(chapter, write=False),
+    refs = kept_runs.load_all(chapter)
+    for behind, what in ((showing.show_in_sources(chapter, refs, write=False),
                           'the training cell does not show the reference run (labelled as it is now)'),
-                         (compare.quote_in_sources(chapter, write=False),
+                         (showing.quote_in_sources(chapter, refs, write=False),
                           'the prose does not quote the reference runs as their records are now')):
         assert not behind, (f'{", ".join(p.name for p in behind)}: {what}; run `python -m '
                             'book.tools.reference --show-only`')
@@ -350,12 +384,13 @@ def test_the_commit_is_dirty_only_when_the_code_that_runs_differs(tmp_path):
 
 @pytest.mark.parametrize('chapter', chapters.chapters())
 def test_the_comparison_figure_is_the_one_the_records_draw(chapter, tmp_path):
-    refs = reference.load_all(chapter)
+    refs = kept_runs.load_all(chapter)
     if not refs:
         pytest.skip(f'{chapter} has no reference run')
-    drawn = compare.draw(refs, tmp_path / compare.FIGURE).read_bytes()
-    assert compare.figure_path(chapter).read_bytes() == drawn, (
+    drawn = run_numbers.draw(refs, tmp_path / run_numbers.FIGURE,
+                             run_numbers.Facts.of(chapter)).read_bytes()
+    assert run_numbers.figure_path(chapter).read_bytes() == drawn, (
         'the comparison figure is not drawn from the records as they are: run '
         '`python -m book.tools.reference --show-only`')
     for path in chapters.notebooks(chapter).values():
-        assert f'](attachment:{compare.FIGURE})' in path.read_text(), f'{path.name} does not show it'
+        assert f'](attachment:{run_numbers.FIGURE})' in path.read_text(), f'{path.name} does not show it'

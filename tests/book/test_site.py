@@ -11,7 +11,7 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from book.tools import chapters, compare, merge, reference, runs
+from book.tools import chapters, kept_runs, merge, run_numbers, runs, showing
 from book_helpers import HTML, ROOT, chapter_names, require_built_book
 from d2lmini.frameworks import FRAMEWORKS as KNOWN
 
@@ -150,9 +150,9 @@ def test_run_table_links_colab_downloads_and_states_budget_and_device(chapter):
         assert (page_dir / download).resolve().read_bytes() == source.read_bytes(), (
             f'the downloadable notebook is not {source.relative_to(ROOT)}: did it change after the build?')
         outputs = squash(row.find_all('td')[2].get_text())
-        ref = reference.load(chapter, fw)
+        ref = kept_runs.load(chapter, fw)
         if ref:
-            assert f'reference run: {reference.describe(ref)}' in outputs
+            assert f'reference run: {showing.describe(ref)}' in outputs
             assert ('produced by an earlier version of this code' in outputs) is not ref.current
             continue
         nb = executed(chapter, fw)
@@ -169,7 +169,7 @@ def test_run_table_links_colab_downloads_and_states_budget_and_device(chapter):
 @pytest.mark.parametrize('chapter', CHAPTERS)
 def test_training_tabs_show_the_reference_runs_labelled(chapter):
     page = chapter_page(chapter)
-    refs = reference.load_all(chapter)
+    refs = kept_runs.load_all(chapter)
     training = [tabs_of(t) for t in tab_sets(page) if t.select('div.cell.tag_train')]
     assert len(training) == 1, 'one tab set holds the training cells'
     for fw, tab in training[0].items():
@@ -181,9 +181,9 @@ def test_training_tabs_show_the_reference_runs_labelled(chapter):
         assert len(label) == 1, f'{fw}: the reference run is shown without its label'
         kind = 'current' if ref.current else 'stale'
         assert f'd2lmini-reference-{kind}' in label[0]['class']
-        assert reference.describe(ref) in squash(label[0].get_text())
+        assert showing.describe(ref) in squash(label[0].get_text())
         text = squash(tab.get_text())
-        for out in reference.train_cell(ref.notebook, fw).outputs:
+        for out in showing.train_cell(ref.notebook, fw).outputs:
             # its start line, and its epoch lines (a display with plain text only)
             shown = out.text if out.output_type == 'stream' else (
                 out.data['text/plain'] if set(out.get('data', {})) == {'text/plain'} else '')
@@ -195,9 +195,9 @@ def test_training_tabs_show_the_reference_runs_labelled(chapter):
 def test_prose_quotes_the_reference_runs(chapter):
     """Every number the shared prose quotes is on the page, with the value the records give."""
     page = chapter_page(chapter)
-    values = compare.quotes(reference.load_all(chapter))
+    values = run_numbers.quotes(kept_runs.load_all(chapter), run_numbers.Facts.of(chapter))
     prose = '\n'.join(c.source for c in executed(chapter, FRAMEWORKS[0]).cells if merge.is_shared(c))
-    marked = [m.group('key') for m in compare.QUOTE_SPAN.finditer(prose)]
+    marked = [m.group('key') for m in showing.QUOTE_SPAN.finditer(prose)]
     shown = page.select('article [data-reference]')
     assert [el['data-reference'] for el in shown] == marked, 'the page lost or gained a quoted number'
     for element in shown:
