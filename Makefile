@@ -18,7 +18,7 @@ MATHJAX_VERSION := 3.2.2
 MATHJAX := .mathjax
 export D2LMINI_BUDGET ?= auto
 
-.PHONY: setup book pdf reference test test-core test-frameworks test-notebooks test-book test-standalone bench sync-prose clean
+.PHONY: setup book pdf reference test test-imports test-core test-frameworks test-notebooks test-book test-standalone bench sync-prose clean
 
 setup: $(VENV)/.installed $(VENV_MX)/.installed $(NUMPY126)/.installed $(VENV_MX312)/.installed \
   $(MATHJAX)/.installed-$(MATHJAX_VERSION) data browser
@@ -97,7 +97,12 @@ sync-prose: $(VENV)/.installed
 pdf: setup
 	$(PY) -m book.tools.build_pdf
 
-test: setup test-core test-frameworks test-notebooks test-book test-standalone
+test: setup test-imports test-core test-frameworks test-notebooks test-book test-standalone
+
+# The import contracts of pyproject.toml ([tool.importlinter]): layers, no circles, a
+# framework-free core.
+test-imports: setup
+	$(VENV)/bin/lint-imports --no-cache
 
 test-core: setup
 	$(PY) -m pytest -q tests/core

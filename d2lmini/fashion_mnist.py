@@ -76,11 +76,15 @@ class FashionMNIST(loading.DataModule):
             partial one is dropped), so it must not exceed the 60,000 training examples.
         resize: (height, width) in pixels the 28x28 images are bilinearly resized to.
 
-    Batches are (images, labels): float32 images (N, 1, H, W) in NCHW frameworks, (N, H, W, 1)
-    in NHWC ones; int32 labels (N,) in 0..9 (`text_labels` names them). A framework module
-    subclasses this with its `layout` and `to_framework` conversion. Raises `ValueError` for
-    a bad argument, and `DataNotFoundError` / `DataIntegrityError` when no verified copy of
-    the data can be found or downloaded.
+    Batches are (images, labels) as the framework's tensors: float32 images (N, 1, H, W) in
+    NCHW frameworks (PyTorch, MXNet), (N, H, W, 1) in NHWC ones (TensorFlow, JAX), and labels
+    (N,) in 0..9 (`text_labels` names them): int64 in PyTorch (`torch.long`, what its
+    `cross_entropy` takes), int32 in TensorFlow, JAX and MXNet, and int32 NumPy arrays from
+    this framework-free class itself. A framework module subclasses this with its `layout`
+    (as `d2lmini.frameworks` records it) and its `to_framework` conversion. `take` cuts the
+    data to its first examples (see `DataModule.take`). Raises `ValueError` for a bad
+    argument, and `DataNotFoundError` / `DataIntegrityError` when no verified copy of the data
+    can be found or downloaded.
     """
     layout = 'NCHW'
     text_labels = TEXT_LABELS

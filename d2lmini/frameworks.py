@@ -19,15 +19,22 @@ class Framework:
     # whether its pip extra can use a GPU, so that its notebooks ask Colab for a GPU runtime:
     # the `mxnet` wheel on PyPI is built for the CPU only (GPU builds are separate packages)
     pip_gpu: bool = True
+    # image batches' axis order: 'NCHW' (channels first) or 'NHWC' (channels last), as its
+    # adapter's FashionMNIST.layout gives them and its layers expect (tests check they agree)
+    layout: str = dataclasses.field(kw_only=True)
+    color: str = dataclasses.field(kw_only=True)   # its lines in the book's figures, '#rrggbb'
 
 
 FRAMEWORKS = (
-    Framework('pytorch', 'PyTorch', 'torch', 'd2lmini-pytorch', '.venv', 'torch', ('torch', 'pt')),
+    Framework('pytorch', 'PyTorch', 'torch', 'd2lmini-pytorch', '.venv', 'torch', ('torch', 'pt'),
+              layout='NCHW', color='#ee4c2c'),
     Framework('tensorflow', 'TensorFlow', 'tensorflow', 'd2lmini-tensorflow', '.venv', 'tensorflow',
-              ('tf', 'keras')),
-    Framework('jax', 'JAX', 'jax', 'd2lmini-jax', '.venv', 'jax', ('flax',)),
+              ('tf', 'keras'), layout='NHWC', color='#ff8f00'),
+    Framework('jax', 'JAX', 'jax', 'd2lmini-jax', '.venv', 'jax', ('flax',), layout='NHWC',
+              color='#5e97f6'),
     Framework('mxnet', 'MXNet', 'mxnet', 'd2lmini-mxnet', '.venv-mxnet', 'mxnet', ('mx', 'gluon'),
-              colab_note='needs an older Python', pip_gpu=False),
+              colab_note='needs an older Python', pip_gpu=False, layout='NCHW',
+              color='#2e7d32'),
 )
 IDS = tuple(fw.id for fw in FRAMEWORKS)
 BY_ID = {fw.id: fw for fw in FRAMEWORKS}

@@ -1,4 +1,5 @@
 """Framework-free minibatching: shuffle, gather, resize, lay out, hand to the framework."""
+import copy
 import math
 
 import numpy as np
@@ -78,8 +79,13 @@ class BatchLoader:
             raise ValueError(f'no batch: {self.num_examples} examples in batches of '
                              f'{self.batch_size}{drop}. Use a smaller batch_size or more '
                              f'examples.')
+        # Drawn now, not when the first batch is asked for: an epoch resumed after its last
+        # step (no batch left to make) must still use up its shuffle.
         order = (self.rng.permutation(self.num_examples) if self.shuffle
                  else np.arange(self.num_examples))
+        return self._batches(order, start)
+
+    def _batches(self, order, start):
         for i in range(start, len(self)):
             index = np.sort(order[i * self.batch_size:(i + 1) * self.batch_size])
             yield self.to_framework(self.transform(self.images[index]),
@@ -87,10 +93,45 @@ class BatchLoader:
 
 
 class DataModule(HyperParameters):
-    """Base class of data sets: `get_dataloader(train)` is what a subclass provides."""
+    """Base class of data sets: `get_dataloader(train)` is what a subclass provides.
+
+    A subclass that keeps its splits in memory as `self.train` and `self.val`, each a tuple of
+    equally long arrays (images, labels), as `FashionMNIST` does, also gets `take`.
+    """
 
     def get_dataloader(self, train):
         raise NotImplementedError
+
+    def take(self, *, train_examples=None, val_examples=None):
+        """A copy of this data module that yields only the first `train_examples` training and
+        the first `val_examples` validation examples; None keeps a split whole. This module is
+        left as it is.
+
+        For tests, benchmarks and quick trials: `d2l.FashionMNIST(batch_size=64).take(
+        train_examples=640, val_examples=128)` trains on 10 batches of 64 an epoch (shuffled
+        among themselves each epoch) and validates on 2. The examples are the split's first
+        ones in stored order; its batches have the full module's layout and types.
+        A count is an integer from 0 (the split then makes no batch, which `Trainer.fit`
+        reports) to the split's size; anything else raises `ValueError` naming the argument.
+        Raises `TypeError` if this module keeps no `train` and `val` arrays.
+        """
+        subset = copy.copy(self)
+        for name, split, count in (('train_examples', 'train', train_examples),
+                                   ('val_examples', 'val', val_examples)):
+            if count is None:
+                continue
+            arrays = getattr(self, split, None)
+            if not isinstance(arrays, tuple):
+                raise TypeError(f'{type(self).__name__} keeps no `{split}` tuple of arrays, '
+                                f'so take() cannot cut it: override take() for this data module.')
+            count = checks.integer(name, count, 0)
+            available = len(arrays[0])
+            if count > available:
+                raise ValueError(f'{name}={count} is not allowed: the {split} split has '
+                                 f'{available} examples, so it must be an integer from 0 to '
+                                 f'{available}.')
+            setattr(subset, split, tuple(a[:count] for a in arrays))
+        return subset
 
     def train_dataloader(self):
         return self.get_dataloader(train=True)

@@ -3,6 +3,7 @@
 Only what depends on MXNet lives here; models are HybridBlocks and the Trainer hybridizes
 them, so the forward and backward passes run as one compiled graph.
 """
+import json
 import os
 import warnings
 
@@ -19,12 +20,12 @@ import mxnet as mx  # noqa: E402 (must come after the two fixes above)
 from mxnet import autograd, gluon, init  # noqa: E402
 
 from d2lmini import fashion_mnist, initializers, training  # noqa: E402
-from d2lmini.modules import Steps, mean_if  # noqa: E402
+from d2lmini.steps import Steps, mean_if  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,F401 (API)
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: E402,F401 (API)
-from d2lmini.training import Callback  # noqa: F401 (API)
-from d2lmini.summary import layer_label, print_layer_shape, top_level  # noqa: E402
+from d2lmini.callback import Callback  # noqa: F401 (API)
+from d2lmini.summary import layer_label, print_layer_shape, top_level_children  # noqa: E402
 
 
 def cpu():
@@ -99,8 +100,8 @@ class Module(Steps, gluon.HybridBlock, HyperParameters):
         that exist are left unchanged (missing ones are initialized, as the first forward
         pass would), and so is MXNet's global RNG."""
         # Gluon keeps a block's children in registration order
-        _, children = top_level(self, lambda net: isinstance(net, gluon.Block),
-                                lambda top: top._children.items())
+        children = top_level_children(self, lambda net: isinstance(net, gluon.Block),
+                                       lambda top: top._children.items())
         initialize_missing(self)
         X = mx.nd.array(np.random.default_rng(0).standard_normal(X_shape), dtype='float32')
         hooks = [child.register_forward_hook(
@@ -144,6 +145,25 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
     @staticmethod
     def to_framework(images, labels):
         return mx.nd.array(images, dtype='float32'), mx.nd.array(labels, dtype='int32')
+
+
+def _state_structure(state, name, arrays):
+    """The nesting of an optimizer state (None, an NDArray, or a tuple or list of these) as
+    JSON, its arrays put into `arrays` under names derived from `name`."""
+    if state is None:
+        return None
+    if isinstance(state, (tuple, list)):
+        return [_state_structure(s, f'{name}.{i}', arrays) for i, s in enumerate(state)]
+    arrays[name] = state
+    return name
+
+
+def _state_from(spec, arrays, ctx):
+    if spec is None:
+        return None
+    if isinstance(spec, list):
+        return tuple(_state_from(s, arrays, ctx) for s in spec)
+    return arrays[spec].as_in_context(ctx)
 
 
 class Trainer(training.Trainer):
@@ -211,13 +231,34 @@ class Trainer(training.Trainer):
             p.set_data(snapshot[0][name])
         self._updater().set_states(snapshot[1])
 
+    # Gluon's own `Trainer.save_states` pickles the optimizer and its state, and
+    # `load_states` unpickles whatever the file holds, which runs code a crafted file carries.
+    # So the state arrays go into MXNet's NDArray file format (`nd.save`, data only) and the
+    # rest (the state's nesting, the update counts) into JSON.
     def save_state(self, directory):
         self.model.save_parameters(str(directory / 'model.params'))
-        self.optimizer.save_states(str(directory / 'trainer.states'))
+        updater, arrays = self._updater(), {}
+        structure = {str(index): _state_structure(state, f'{index}', arrays)
+                     for index, state in updater.states.items()}
+        mx.nd.save(str(directory / 'optimizer.nd'), arrays)
+        (directory / 'optimizer.json').write_text(json.dumps(dict(
+            structure=structure, num_update=updater.optimizer.num_update,
+            index_update_count={str(k): v for k, v in
+                                updater.optimizer._index_update_count.items()})))
 
     def load_state(self, directory):
         self.model.load_parameters(str(directory / 'model.params'), ctx=self.device)
-        self.optimizer.load_states(str(directory / 'trainer.states'))
+        meta = json.loads((directory / 'optimizer.json').read_text())
+        arrays = mx.nd.load(str(directory / 'optimizer.nd')) or {}     # none saved: []
+        if not isinstance(arrays, dict):
+            raise ValueError('optimizer.nd holds no named arrays')
+        updater = self._updater()
+        updater.states = {int(index): _state_from(spec, arrays, self.device)
+                          for index, spec in meta['structure'].items()}
+        updater.states_synced = dict.fromkeys(updater.states, False)
+        updater.optimizer.num_update = int(meta['num_update'])
+        updater.optimizer._index_update_count = {int(k): int(v) for k, v in
+                                                 meta['index_update_count'].items()}
 
     def prepare_batch(self, batch):
         return [a.as_in_context(self.device) for a in batch]

@@ -3,17 +3,8 @@ line per epoch anywhere. Both are `Trainer` callbacks."""
 import io
 import sys
 
-from d2lmini.training import Callback, steps_per_sync
-
-
-def in_notebook():
-    """True inside a Jupyter or Colab kernel, False in a terminal or a plain script."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, 'kernel')
+from d2lmini.callback import Callback
+from d2lmini.notebook import in_notebook
 
 
 class ProgressBoard(Callback):
@@ -68,18 +59,18 @@ class ProgressBoard(Callback):
     # --- as a Trainer callback --------------------------------------------------------------
     def on_fit_start(self, trainer):
         # After a resume: redraw what the checkpoint holds, as the first run drew it.
-        per_sync = steps_per_sync(trainer.num_train_batches)
+        per_sync = trainer.steps_per_sync
         done = trainer.losses
         for start in range(0, len(done), per_sync):
             chunk = done[start:start + per_sync]
-            self.draw((start + len(chunk)) / trainer.num_train_batches, sum(chunk) / len(chunk),
+            self.draw((start + len(chunk)) / trainer.train_batches_per_epoch, sum(chunk) / len(chunk),
                       'train loss')
         for row in trainer.history:
             self._draw_epoch(row)
         self.show(empty=True)
 
     def on_losses(self, trainer, losses):
-        self.draw(trainer.epoch + trainer.step / trainer.num_train_batches, losses.mean(),
+        self.draw(trainer.epoch + trainer.step / trainer.train_batches_per_epoch, losses.mean(),
                   'train loss')
         self.show()
 
@@ -155,8 +146,8 @@ class EpochProgress(Callback):
         from tqdm import tqdm
         self._batch_size = getattr(trainer.train_loader, 'batch_size', None)
         # disable=None: no bar when stderr is not a terminal (a log file gets epoch lines only)
-        self._bar = tqdm(total=trainer.num_train_batches, initial=trainer.start_step,
-                         desc=f'epoch {trainer.epoch + 1}/{trainer.max_epochs_run}',
+        self._bar = tqdm(total=trainer.train_batches_per_epoch, initial=trainer.start_step,
+                         desc=f'epoch {trainer.epoch + 1}/{trainer.epochs_planned}',
                          unit='step', file=self._text or sys.stderr, leave=False,
                          disable=False if self.live else None, dynamic_ncols=not self.live,
                          ascii=True if self.live else None, mininterval=0.5 if self.live else 0.1)
@@ -190,6 +181,6 @@ class EpochProgress(Callback):
 
     @staticmethod
     def _line(trainer, row):
-        return epoch_line(row['epoch'], trainer.max_epochs_run, row['train_loss'],
+        return epoch_line(row['epoch'], trainer.epochs_planned, row['train_loss'],
                           row['val_loss'], row['val_acc'], row['examples_per_sec'],
                           trainer.device_name())

@@ -5,14 +5,17 @@ into the cell's outputs as one display output of MIME type `MIME_TYPE` (with an 
 text/plain beside it): data that tools such as the book build read, and that notebook front
 ends do not show. Keys (schema 1):
 
-    schema, framework, versions {library: version}, budget {name, reason, max_epochs,
+    schema, framework, versions {library: version: d2lmini, python, numpy and the
+    framework's}, budget {name, reason, max_epochs,
     max_train_batches, max_val_batches}, device {type: 'cpu'|'gpu', name, model},
-    host {cpu_model, cpu_count, threads {setting: value}}, seed (None if `set_seed` was not
+    host {cpu_model, cpu_count (CPUs this process may use), threads {setting: value},
+    platform, executable (the Python interpreter's file name)}, seed (None if `set_seed` was not
     called), epochs_requested, epochs_planned (after the budget), epochs_run,
     train_batches_per_epoch, val_batches_per_epoch, batch_size, steps (completed), history
     (as `Trainer.history`), started_at and finished_at (ISO 8601, UTC), wall_time_s (seconds,
     including earlier processes of a resumed run), status ('finished', 'interrupted',
-    'failed'), interrupted, resumed_from (None, or {checkpoint, epoch, step}).
+    'failed'), interrupted, stop_signal (None, or the signal that stopped the run: 'SIGINT'
+    for Ctrl-C, 'SIGTERM' from a job manager), resumed_from (None, or {checkpoint, epoch, step}).
 
 Non-finite numbers are stored as None, so the record is strict JSON.
 """
@@ -27,8 +30,8 @@ import numpy as np
 
 import d2lmini
 from d2lmini import seeding
-from d2lmini.progress import in_notebook
-from d2lmini.training import Callback
+from d2lmini.callback import Callback
+from d2lmini.notebook import in_notebook
 
 MIME_TYPE = 'application/vnd.d2lmini.run+json'
 SCHEMA = 1
@@ -86,15 +89,16 @@ def build(trainer):
         host=dict(cpu_model=cpu_model(), cpu_count=usable_cpus(), threads=trainer.threads(),
                   platform=platform.platform(), executable=os.path.basename(sys.executable)),
         seed=seeding.current_seed(),
-        epochs_requested=trainer.max_epochs, epochs_planned=trainer.max_epochs_run,
+        epochs_requested=trainer.max_epochs, epochs_planned=trainer.epochs_planned,
         epochs_run=len(trainer.history),
-        train_batches_per_epoch=trainer.num_train_batches,
-        val_batches_per_epoch=trainer.num_val_batches,
+        train_batches_per_epoch=trainer.train_batches_per_epoch,
+        val_batches_per_epoch=trainer.val_batches_per_epoch,
         batch_size=getattr(trainer.train_loader, 'batch_size', None),
         steps=len(trainer.losses), history=trainer.history,
         started_at=iso(trainer.started), finished_at=iso(time.time()),
         wall_time_s=trainer.elapsed_before + time.time() - trainer.started,
         status=trainer.status, interrupted=trainer.interrupted,
+        stop_signal=trainer.stop_signal,
         resumed_from=trainer.resumed_from))
 
 

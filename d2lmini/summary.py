@@ -7,17 +7,17 @@ def layer_label(name, layer):
     return f'{name} ({kind})' if name and not str(name).isdigit() else kind
 
 
-def top_level(model, is_module, children_of):
-    """The (name, child) pairs a layer summary walks: those of `model.net` when it is a module
-    (`is_module`), else the model's own, as `children_of(module)` lists them. Raises
-    TypeError when there are none."""
+def top_level_children(model, is_module, children_of):
+    """The (name, child) pairs a layer summary walks, as a list: those of `model.net` when it
+    is a module (`is_module`), else the model's own, as `children_of(module)` lists them.
+    Raises TypeError when there are none."""
     net = getattr(model, 'net', None)
     top = net if is_module(net) else model
     children = list(children_of(top))
     if not children:
         raise TypeError(f'layer_summary lists the child modules of {type(top).__name__}, and it '
                         f'has none.')
-    return top, children
+    return children
 
 
 def print_layer_shape(name, shape):

@@ -33,12 +33,12 @@ with _native_stderr_muted():
     tf.config.list_logical_devices()     # initializes the devices now, quietly
 
 from d2lmini import fashion_mnist, initializers, training
-from d2lmini.modules import Steps  # noqa: E402
+from d2lmini.steps import Steps  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
-from d2lmini.training import Callback  # noqa: F401 (API)
-from d2lmini.summary import layer_label, print_layer_shape, top_level
+from d2lmini.callback import Callback  # noqa: F401 (API)
+from d2lmini.summary import layer_label, print_layer_shape, top_level_children
 
 
 def cpu():
@@ -125,8 +125,8 @@ class Module(Steps, tf.keras.Model, HyperParameters):
             return [(names.get(id(layer)), layer)
                     for layer in top._flatten_layers(include_self=False, recursive=False)
                     if not isinstance(layer, tf.keras.layers.InputLayer)]
-        _, children = top_level(self, lambda net: isinstance(net, tf.keras.layers.Layer),
-                                named_layers)
+        children = top_level_children(
+            self, lambda net: isinstance(net, tf.keras.layers.Layer), named_layers)
         X = tf.constant(np.random.default_rng(0).standard_normal(X_shape).astype(np.float32))
         if not self.built:
             self(X, training=False)     # build first: building calls the layers too

@@ -10,12 +10,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from d2lmini import fashion_mnist, initializers, training
-from d2lmini.modules import Steps, mean_if
+from d2lmini.steps import Steps, mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
-from d2lmini.training import Callback  # noqa: F401 (API)
-from d2lmini.summary import layer_label, print_layer_shape, top_level
+from d2lmini.callback import Callback  # noqa: F401 (API)
+from d2lmini.summary import layer_label, print_layer_shape, top_level_children
 
 
 def cpu():
@@ -77,8 +77,8 @@ class Module(Steps, nn.Module, HyperParameters):
         of the model), in the order the forward pass calls them, for a random input of
         `X_shape` (NCHW). Runs in eval mode without gradients: parameters, buffers (such as
         BatchNorm statistics), the training flag and the global RNG are left unchanged."""
-        _, children = top_level(self, lambda net: isinstance(net, nn.Module),
-                                lambda top: top.named_children())
+        children = top_level_children(self, lambda net: isinstance(net, nn.Module),
+                                       lambda top: top.named_children())
         X = torch.randn(*X_shape, generator=torch.Generator().manual_seed(0))
         hooks = [child.register_forward_hook(
                      lambda module, inputs, output, name=name: print_layer_shape(
@@ -142,6 +142,11 @@ class Trainer(training.Trainer):
                 'torch_num_interop_threads': torch.get_num_interop_threads()}
 
     def prepare_model(self, model, first_batch):
+        if any(nn.parameter.is_lazy(p) for p in model.parameters()):
+            # Lazy layers not yet shaped by `apply_init`: one forward pass gives them their
+            # shapes (and PyTorch's default initialization) before they can be moved.
+            with torch.no_grad():
+                model(*[a.to(self.device) for a in first_batch[:-1]])
         model.to(self.device, memory_format=self.memory_format)
         self.optimizer = model.configure_optimizers()
 

@@ -7,8 +7,11 @@ point (`SYNCS_PER_EPOCH` times per epoch), which is also where NaN/inf losses ar
 copy of the last good weights is kept.
 """
 import contextlib
+import copy
+import dataclasses
 import itertools
 import math
+import re
 import signal
 import threading
 import time
@@ -17,40 +20,17 @@ import types
 import numpy as np
 
 from d2lmini import budget as budgets
-from d2lmini import checks
+from d2lmini import checkpoint, checks, progress, record, seeding
+from d2lmini.callback import Callback
 from d2lmini.errors import NonFiniteLossError
 from d2lmini.hyperparameters import HyperParameters
 
 SYNCS_PER_EPOCH = 4
 
 
-def steps_per_sync(num_train_batches):
-    """How many steps run between two sync points of an epoch of `num_train_batches`."""
-    return max(1, math.ceil(num_train_batches / SYNCS_PER_EPOCH))
-
-
-class Callback:
-    """Code that `Trainer.fit` runs at fixed points (as in PyTorch Lightning). Every hook gets
-    the trainer; override the ones you need. Pass instances as `Trainer(callbacks=[...])`."""
-
-    def on_fit_start(self, trainer):
-        """After the model is prepared (and a checkpoint restored), before the first epoch."""
-
-    def on_epoch_start(self, trainer):
-        """Before the epoch's first step; `trainer.epoch` is the 0-based epoch index."""
-
-    def on_train_step_end(self, trainer):
-        """After every step, with no device sync: keep it cheap. `trainer.step` counts the
-        steps done in this epoch."""
-
-    def on_losses(self, trainer, losses):
-        """At each sync point: `losses`, float64 (k,), the k steps' losses just fetched."""
-
-    def on_epoch_end(self, trainer):
-        """After the epoch's validation; `trainer.history[-1]` describes the epoch."""
-
-    def on_fit_end(self, trainer):
-        """Always, last: `trainer.status` is 'finished', 'interrupted' or 'failed'."""
+def steps_per_sync(train_batches_per_epoch):
+    """How many steps run between two sync points of an epoch of `train_batches_per_epoch`."""
+    return max(1, math.ceil(train_batches_per_epoch / SYNCS_PER_EPOCH))
 
 
 class Trainer(HyperParameters):
@@ -172,10 +152,9 @@ class Trainer(HyperParameters):
 
     # --- the loop ---------------------------------------------------------------------------
     def default_callbacks(self):
-        from d2lmini import checkpoint, progress, record
-        directory = checkpoint.directory(self.checkpoint_dir)
+        directory, per_run = checkpoint.directory(self.checkpoint_dir)
         # The checkpointer first: it restores a run before the others show it.
-        callbacks = [] if directory is None else [checkpoint.Checkpointer(directory)]
+        callbacks = [] if directory is None else [checkpoint.Checkpointer(directory, per_run)]
         return callbacks + [progress.ProgressBoard(), progress.EpochProgress(),
                             record.RunRecorder()]
 
@@ -195,34 +174,41 @@ class Trainer(HyperParameters):
                                 f'order.')
         self.budget = budgets.resolve(self.gpu_available())
         train_loader, val_loader = data.train_dataloader(), data.val_dataloader()
-        self.num_train_batches = self.budget.train_batches(len(train_loader))
-        self.num_val_batches = self.budget.val_batches(len(val_loader))
-        for kind, count, loader in (('training', self.num_train_batches, train_loader),
-                                    ('validation', self.num_val_batches, val_loader)):
+        self.train_batches_per_epoch = self.budget.train_batches(len(train_loader))
+        self.val_batches_per_epoch = self.budget.val_batches(len(val_loader))
+        for kind, count, loader in (('training', self.train_batches_per_epoch, train_loader),
+                                    ('validation', self.val_batches_per_epoch, val_loader)):
             if count < 1:
                 raise ValueError(
                     f'{type(data).__name__} yields no {kind} batch ({describe_loader(loader)}): '
                     f'nothing to train on. Use a smaller batch_size or more examples.')
-        self.max_epochs_run = self.budget.epochs(self.max_epochs)
+        self.epochs_planned = self.budget.epochs(self.max_epochs)
+        self.steps_per_sync = steps_per_sync(self.train_batches_per_epoch)
+        if model is self._prepared:
+            self._check_unchanged_settings(model)
         self.data, self.train_loader = data, train_loader
         self.epoch = self.step = self.start_epoch = self.start_step = 0
         self.history, self.losses, self.epoch_losses, self._pending = [], [], [], []
         self.status, self.interrupted, self.resumed_from = 'running', False, None
+        self.stop_signal = None
         self.elapsed_before = 0.0       # seconds spent in earlier processes (after a resume)
         self.started = time.time()
+        self._epoch_rng_state = None    # the data order's state before this epoch's shuffle
         self.callbacks_in_use = self.default_callbacks() + self.callbacks
         print(f'Training on {self.device_name()} with {self.budget.describe()}', flush=True)
-        if model is not self._prepared:
-            self.model, self._prepared = model, None
-            # The validation loader: it draws no random numbers, so the data order stays the same.
-            self.prepare_model(model, self.prepare_batch(next(iter(val_loader))))
-            self._prepared = model
-        self._check_weights()
         with deferred_interrupts() as self._interrupt:
             try:
+                if model is not self._prepared:
+                    self.model, self._prepared = model, None
+                    # The validation loader: it draws no random numbers, so the data order
+                    # stays the same.
+                    self.prepare_model(model, self.prepare_batch(next(iter(val_loader))))
+                    self._prepared, self._prepared_settings = model, model_hyperparameters(model)
+                self._check_weights()
                 self._call('on_fit_start')
                 self._good = (self.snapshot(), self.start_epoch, self.start_step)
-                for self.epoch in range(self.start_epoch, self.max_epochs_run):
+                for self.epoch in range(self.start_epoch, self.epochs_planned):
+                    self._epoch_rng_state = self._data_rng_state()
                     self._call('on_epoch_start')
                     self.fit_epoch(train_loader)
                     self.validate(val_loader)
@@ -236,22 +222,86 @@ class Trainer(HyperParameters):
                 self.status = 'failed'
                 raise
             finally:
-                self._call('on_fit_end')
+                self._call_all('on_fit_end')
+
+    def run_identity(self):
+        """What makes two `fit`s the same run, as JSON-ready data: a checkpoint of one may
+        only be resumed by the other. The framework, the model's class and hyperparameters
+        (their values now), the seed, the budget, the data (class, hyperparameters, number of
+        training examples) and gradient clipping. Not `max_epochs`: a resumed run may be
+        planned longer or shorter."""
+        data_settings = {k: v for k, v in getattr(self.data, 'hparams', {}).items()}
+        return json_ready(dict(
+            framework=self.framework, model=type(self.model).__name__,
+            hyperparameters=model_hyperparameters(self.model), seed=seeding.current_seed(),
+            budget=self.budget.name,
+            data=dict(type=type(self.data).__name__, hyperparameters=data_settings,
+                      train_examples=getattr(self.train_loader, 'num_examples', None),
+                      train_batches_per_epoch=self.train_batches_per_epoch),
+            gradient_clip_val=self.gradient_clip_val))
+
+    def _check_unchanged_settings(self, model):
+        now = model_hyperparameters(model)
+        changed = [f'{name}={now.get(name)!r} (was {before!r})'
+                   for name, before in self._prepared_settings.items() if now.get(name) != before]
+        if changed:
+            raise ValueError(
+                f'{type(model).__name__} changed since this Trainer prepared it: '
+                f'{", ".join(changed)}. Its optimizer and compiled steps were built with the old '
+                f'values, so they would be silently ignored. To train on with the new ones, use '
+                f'a new Trainer (the model keeps its weights), e.g. '
+                f'd2l.Trainer(max_epochs={self.max_epochs}).fit(model, data).')
+
+    def resume_point(self):
+        """Where the run stands, as JSON-ready data from which `resume_from` continues it
+        exactly: {epoch, step (steps done in that epoch), history, losses, epoch_losses (the
+        epoch's losses so far), data_rng_state (the data order's random state to replay the
+        epoch's shuffle with), elapsed_s (seconds of training in all processes)}."""
+        epoch_done = len(self.history) > self.epoch      # validated and in the history
+        if epoch_done or self._epoch_rng_state is None:  # before the epoch's shuffle
+            rng_state = self._data_rng_state()
+        else:
+            rng_state = self._epoch_rng_state
+        epoch_losses = [] if epoch_done or not self.epoch_losses else \
+            np.concatenate(self.epoch_losses).tolist()
+        return dict(epoch=self.epoch + 1 if epoch_done else self.epoch,
+                    step=0 if epoch_done else self.step,
+                    history=self.history, losses=self.losses, epoch_losses=epoch_losses,
+                    data_rng_state=rng_state,
+                    elapsed_s=self.elapsed_before + time.time() - self.started)
+
+    def resume_from(self, state, source=None):
+        """Continue the run `state` describes (as `resume_point` gives it, e.g. read from a
+        checkpoint whose weights are already loaded): the next epoch and step, the history and
+        losses so far, the data order. `source` names where it came from (for the record)."""
+        self.history, self.losses = list(state['history']), list(state['losses'])
+        self.epoch_losses = [np.asarray(state['epoch_losses'])] if state['epoch_losses'] else []
+        self.start_epoch, self.start_step = state['epoch'], state['step']
+        self.epoch, self.step = self.start_epoch, self.start_step
+        self.elapsed_before = state['elapsed_s']
+        rng = loader_rng(self.train_loader)
+        if rng is not None and state['data_rng_state'] is not None:
+            rng.bit_generator.state = state['data_rng_state']
+        self.resumed_from = dict(checkpoint=source, epoch=state['epoch'], step=state['step'])
+
+    def _data_rng_state(self):
+        rng = loader_rng(self.train_loader)
+        return None if rng is None else copy.deepcopy(rng.bit_generator.state)
 
     def fit_epoch(self, train_loader):
         """The epoch's training steps (from `start_step` on, after a resume)."""
         self.step, examples, self._pending = self.start_step, 0, []
-        sync_every = steps_per_sync(self.num_train_batches)
+        sync_every = self.steps_per_sync
         self._epoch_seconds = 0.0
         start = time.perf_counter()
         batches = batches_from(train_loader, self.start_step)
-        for batch in itertools.islice(batches, self.num_train_batches - self.start_step):
+        for batch in itertools.islice(batches, self.train_batches_per_epoch - self.start_step):
             batch = self.prepare_batch(batch)
             self._pending.append(self.train_step(batch))
             self.step += 1
             examples += self.batch_size(batch)
             self._call('on_train_step_end')
-            if len(self._pending) == sync_every or self.step == self.num_train_batches:
+            if len(self._pending) == sync_every or self.step == self.train_batches_per_epoch:
                 self._sync_losses()
             if self._interrupt.requested:
                 raise KeyboardInterrupt
@@ -269,7 +319,7 @@ class Trainer(HyperParameters):
         """(mean loss, accuracy) over the validation batches the budget allows, weighted by
         batch size."""
         results, sizes = [], []
-        for batch in itertools.islice(val_loader, self.num_val_batches):
+        for batch in itertools.islice(val_loader, self.val_batches_per_epoch):
             batch = self.prepare_batch(batch)
             results.extend(self.eval_step(batch))
             sizes.append(self.batch_size(batch))
@@ -314,14 +364,16 @@ class Trainer(HyperParameters):
 
     def _stop_interrupted(self):
         self.status, self.interrupted = 'interrupted', True
+        self.stop_signal = signal.Signals(self._interrupt.signum or signal.SIGINT).name
         if self._pending:           # losses of completed steps since the last sync point
             try:
                 self._sync_losses()
             except NonFiniteLossError:
                 self.status = 'failed'
                 raise
-        print(f'Interrupted in epoch {self.epoch + 1} after step {self.step} of '
-              f'{self.num_train_batches}: the model keeps the weights of the last completed '
+        print(f'{"Stopped by SIGTERM" if self.stop_signal == "SIGTERM" else "Interrupted"} in '
+              f'epoch {self.epoch + 1} after step {self.step} of '
+              f'{self.train_batches_per_epoch}: the model keeps the weights of the last completed '
               f'step, and trainer.losses the losses of all {len(self.losses)} completed steps.',
               flush=True)
 
@@ -329,9 +381,53 @@ class Trainer(HyperParameters):
         for callback in self.callbacks_in_use:
             getattr(callback, hook)(self)
 
+    def _call_all(self, hook):
+        """Call `hook` on every callback even if one raises (a second Ctrl-C during the
+        checkpoint must not keep the record from saying how the run ended); then raise the
+        first error."""
+        first = None
+        for callback in self.callbacks_in_use:
+            try:
+                getattr(callback, hook)(self)
+            except BaseException as error:      # noqa: B036 (re-raised below)
+                first = first or error
+        if first is not None:
+            raise first
+
     @staticmethod
     def batch_size(batch):
         return int(batch[-1].shape[0])
+
+
+def model_hyperparameters(model):
+    """{name: value now} of a model's hyperparameters: the fields of a dataclass model (Flax),
+    else the names `save_hyperparameters` recorded, read again (a user may have set
+    `model.lr` since)."""
+    if dataclasses.is_dataclass(model):
+        names = [f.name for f in dataclasses.fields(model) if f.name not in ('parent', 'name')]
+    else:
+        names = list(getattr(model, 'hparams', {}))
+    return json_ready({name: getattr(model, name, None) for name in names})
+
+
+def json_ready(value):
+    """`value` with what JSON cannot hold (a layer, a function) as its repr: for comparing
+    settings and writing them down."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    return re.sub(r' at 0x[0-9a-fA-F]+', '', repr(value))   # the same in every process
+
+
+def loader_rng(loader):
+    """The random generator that shuffles a d2lmini `BatchLoader`, or None."""
+    rng = getattr(loader, 'rng', None)
+    return rng if isinstance(rng, np.random.Generator) else None
 
 
 def batches_from(loader, start):
@@ -350,12 +446,19 @@ def describe_loader(loader):
     return f'{examples} examples in batches of {loader.batch_size}{drop}'
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def deferred_interrupts():
-    """Hold a Ctrl-C (SIGINT) until the training step in progress ends, so that the model
-    never keeps half an update; a second Ctrl-C interrupts at once. Only the main thread can
-    handle signals: elsewhere, nothing is deferred."""
-    state = types.SimpleNamespace(requested=False)
+    """Hold a Ctrl-C (SIGINT) or a SIGTERM (how Colab, Kaggle, SLURM and Kubernetes stop a
+    job) until the training step in progress ends, so that the model never keeps half an
+    update: the loop then stops as on a KeyboardInterrupt (checkpoint, record). A second
+    signal interrupts at once. On leaving, a SIGTERM is delivered again to the handler that
+    was there before: by default the process then ends, with status 143 (128 + 15), as the
+    job manager expects. Only the main thread can handle signals: elsewhere, nothing is
+    deferred."""
+    state = types.SimpleNamespace(requested=False, signum=None)
     if threading.current_thread() is not threading.main_thread():
         yield state
         return
@@ -363,10 +466,15 @@ def deferred_interrupts():
     def handler(signum, frame):
         if state.requested:
             raise KeyboardInterrupt
-        state.requested = True
+        state.requested, state.signum = True, signum
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield state
     finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+        for sig, before in previous.items():
+            if before is None:      # set from outside Python: restore the defaults
+                before = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+            signal.signal(sig, before)
+        if state.signum == signal.SIGTERM:
+            signal.raise_signal(signal.SIGTERM)

@@ -203,15 +203,16 @@ class JaxKit(Kit):
 
         class SmallCNN(d2l.Classifier):
             lr: float = 0.1
+            linear: bool = False     # a field, so that it is one of the run's hyperparameters
 
             def setup(self):
-                layers = [] if linear else [
+                layers = [] if self.linear else [
                     nn.Conv(8, (3, 3), padding=1), nn.relu,
                     lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))]
                 self.net = nn.Sequential(
                     layers + [lambda x: x.reshape((x.shape[0], -1)), nn.Dense(10)])
 
-        model = SmallCNN(lr=lr)
+        model = SmallCNN(lr=lr, linear=linear)
         params = model.apply_init([next(iter(data.train_dataloader()))[0]], d2l.init_cnn)
         return model, params
 

@@ -92,9 +92,7 @@ def test_torch_trainer_is_channels_last_on_cpu_with_the_same_gradients(framework
     import torch
     kit = KITS['pytorch']()
     d2l = kit.d2l
-    data = d2l.FashionMNIST(batch_size=32)
-    data.train = tuple(a[:64] for a in data.train)
-    data.val = tuple(a[:32] for a in data.val)
+    data = d2l.FashionMNIST(batch_size=32).take(train_examples=64, val_examples=32)
     d2l.set_seed(0)
     model, _ = kit.make_model(data)
     trainer = d2l.Trainer(max_epochs=1)

@@ -36,9 +36,8 @@ def main(chapter, framework, model_class, input_shape, result_path):
     d2l = ns['d2l']
     size = tuple(json.loads(input_shape)[2:])
     d2l.set_seed(0)
-    data = d2l.FashionMNIST(batch_size=BATCH, resize=size)
-    data.train = tuple(a[:STEPS * BATCH] for a in data.train)
-    data.val = tuple(a[:BATCH] for a in data.val)
+    data = d2l.FashionMNIST(batch_size=BATCH, resize=size).take(train_examples=STEPS * BATCH,
+                                                                val_examples=BATCH)
     first = next(iter(data.val_dataloader()))
     model = ns[model_class](lr=0.01)
     params = model.apply_init([first[0]], d2l.init_cnn)

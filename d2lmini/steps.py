@@ -1,4 +1,5 @@
-"""What the model base classes of the frameworks share."""
+"""Training and validation steps written once for the frameworks whose models are called
+with their inputs: a mixin for their `Module` classes."""
 
 
 class Steps:
