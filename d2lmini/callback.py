@@ -16,6 +16,7 @@ class Callback:
         epochs_planned                epochs this `fit` runs in all (max_epochs after the budget)
         train_batches_per_epoch, val_batches_per_epoch    after the budget
         steps_per_sync                training steps between two fetches of the losses
+        num_classes                   logits per example of a classifier (None otherwise)
         epoch                         0-based index of the epoch in progress
         step                          training steps done in this epoch
         start_epoch, start_step       where this `fit` began (after a resume: the checkpoint's)

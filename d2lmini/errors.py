@@ -23,3 +23,8 @@ class NonFiniteLossError(D2lminiError, FloatingPointError):
 
 class CheckpointError(D2lminiError, ValueError):
     """A checkpoint is corrupt or was written for another framework, model or run."""
+
+
+class ModelError(D2lminiError, ValueError):
+    """A model cannot be trained as it is: it has no parameters, or its outputs do not fit
+    the labels it is trained on."""

@@ -149,6 +149,8 @@ class Module(nn.Module, HyperParameters):
         optionally re-initialized by `init(params_or_shapes, key)`. Other collections (such
         as BatchNorm's 'batch_stats') are made by the Trainer."""
         key = new_key() if key is None else key
+        if 'params' not in jax.eval_shape(self.init, key, *inputs):
+            raise training.no_parameters_error(self)     # not Flax's KeyError: 'params'
         if init is None:
             return jax.jit(self.init)(key, *inputs)['params']     # jit: eager init is slow
         # `init` draws every parameter anew, so Flax's own values are not needed: the
@@ -250,7 +252,10 @@ class Trainer(training.Trainer):
     def prepare_model(self, model, first_batch):
         inputs, key = first_batch[:-1], new_key()
         params = self.initial_params
-        others = [name for name in jax.eval_shape(model.init, key, *inputs) if name != 'params']
+        shapes = jax.eval_shape(model.init, key, *inputs)
+        if 'params' not in shapes:
+            raise training.no_parameters_error(model)
+        others = [name for name in shapes if name != 'params']
         variables = {}
         if params is None or others:    # Flax's init: for params, or for the other collections
             variables = jax.jit(model.init)(key, *inputs)
@@ -288,6 +293,12 @@ class Trainer(training.Trainer):
 
     def eval_step(self, batch):
         return list(self.compiled_eval_step(self.state, batch))
+
+    def output_shape(self, model, inputs):
+        # Shapes only: eval_shape traces the forward pass without computing it.
+        variables = {'params': self.state.params, **self.state.collections}
+        return jax.eval_shape(lambda v, x: model.forward_pass(v, x, False)[0],
+                              variables, tuple(inputs)).shape
 
     def to_numpy(self, scalars):
         return np.asarray(jnp.stack(scalars))

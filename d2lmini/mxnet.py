@@ -191,6 +191,8 @@ class Trainer(training.Trainer):
         return {'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS')}
 
     def prepare_model(self, model, first_batch):
+        if not list(model.collect_params().values()):
+            raise training.no_parameters_error(model)     # not gluon.Trainer's raw TypeError
         initialize_missing(model, ctx=self.device)
         model.collect_params().reset_ctx(self.device)
         self.optimizer = model.configure_optimizers()
@@ -262,6 +264,13 @@ class Trainer(training.Trainer):
 
     def prepare_batch(self, batch):
         return [a.as_in_context(self.device) for a in batch]
+
+    def output_shape(self, model, inputs):
+        # The whole batch, not one example: a hybridized model keeps one graph per shape.
+        return tuple(model(*inputs).shape)
+
+    def labels_to_numpy(self, labels):
+        return labels.asnumpy()
 
     def train_step(self, batch):
         with autograd.record():

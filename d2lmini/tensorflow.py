@@ -227,6 +227,8 @@ class Trainer(training.Trainer):
     def prepare_model(self, model, first_batch):
         if not model.built:
             model(*first_batch[:-1])
+        if not model.trainable_variables:
+            raise training.no_parameters_error(model)     # not the optimizer's raw error
         optimizer = self.optimizer = model.configure_optimizers()
         optimizer.build(model.trainable_variables)     # its state exists before the first step
         clip = self.gradient_clip_val
@@ -249,6 +251,9 @@ class Trainer(training.Trainer):
 
     def eval_step(self, batch):
         return list(self.compiled_eval_step(tuple(batch)))
+
+    def output_shape(self, model, inputs):
+        return tuple(model.forward_pass([a[:1] for a in inputs], training=False).shape)
 
     def to_numpy(self, scalars):
         return tf.stack(scalars).numpy()

@@ -147,8 +147,19 @@ class Trainer(training.Trainer):
             # shapes (and PyTorch's default initialization) before they can be moved.
             with torch.no_grad():
                 model(*[a.to(self.device) for a in first_batch[:-1]])
+        if next(model.parameters(), None) is None:
+            raise training.no_parameters_error(model)     # not SGD's "empty parameter list"
         model.to(self.device, memory_format=self.memory_format)
         self.optimizer = model.configure_optimizers()
+
+    def output_shape(self, model, inputs):
+        was_training = model.training
+        try:
+            model.eval()
+            with torch.no_grad():
+                return tuple(model(*[a[:1] for a in inputs]).shape)
+        finally:
+            model.train(was_training)
 
     def parameter_arrays(self):
         return {name: value.detach().cpu().numpy().copy()

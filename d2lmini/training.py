@@ -22,7 +22,7 @@ import numpy as np
 from d2lmini import budget as budgets
 from d2lmini import checkpoint, checks, progress, record, seeding
 from d2lmini.callback import Callback
-from d2lmini.errors import NonFiniteLossError
+from d2lmini.errors import ModelError, NonFiniteLossError
 from d2lmini.hyperparameters import HyperParameters
 
 SYNCS_PER_EPOCH = 4
@@ -81,6 +81,7 @@ class Trainer(HyperParameters):
         self.on_gpu = num_gpus > 0 and self.gpu_available()
         self.device = self.gpu(0) if self.on_gpu else self.cpu()
         self.model = self._prepared = None   # the model; the one with optimizer and steps built
+        self.num_classes = None     # logits per example of a classifier, once it is prepared
         self.status = self.record = None
         self.interrupted = False
 
@@ -99,6 +100,16 @@ class Trainer(HyperParameters):
     def prepare_model(self, model, first_batch):
         """Place the model, build its optimizer and compiled steps (once per model)."""
         raise NotImplementedError
+
+    def output_shape(self, model, inputs):
+        """The shape of the prepared model's outputs for `inputs` (a batch without its labels),
+        in inference mode; changes no weights, statistics or random state."""
+        raise NotImplementedError
+
+    def labels_to_numpy(self, labels):
+        """A batch's labels (framework arrays on the host) as a NumPy array, without waiting
+        for queued device work."""
+        return np.asarray(labels)
 
     def prepare_batch(self, batch):
         return batch
@@ -163,7 +174,9 @@ class Trainer(HyperParameters):
 
         A second `fit` of the same model continues from its trained weights. Raises
         `ValueError` if the data yield no training or no validation batch, `NonFiniteLossError`
-        on a NaN/inf loss, `CheckpointError` for a checkpoint that does not fit, and re-raises
+        on a NaN/inf loss, `CheckpointError` for a checkpoint that does not fit, `ModelError`
+        for a model without parameters or a batch whose labels are not class indices of a
+        classifier's logits (checked on the host before each step), and re-raises
         KeyboardInterrupt (see the class docstring).
         """
         for name, value, needs in (('data', data, 'train_dataloader'),
@@ -202,7 +215,9 @@ class Trainer(HyperParameters):
                     self.model, self._prepared = model, None
                     # The validation loader: it draws no random numbers, so the data order
                     # stays the same.
-                    self.prepare_model(model, self.prepare_batch(next(iter(val_loader))))
+                    first_batch = self.prepare_batch(next(iter(val_loader)))
+                    self.prepare_model(model, first_batch)
+                    self.num_classes = self._count_classes(model, first_batch)
                     self._prepared, self._prepared_settings = model, model_hyperparameters(model)
                 self._check_weights()
                 self._call('on_fit_start')
@@ -296,6 +311,7 @@ class Trainer(HyperParameters):
         start = time.perf_counter()
         batches = batches_from(train_loader, self.start_step)
         for batch in itertools.islice(batches, self.train_batches_per_epoch - self.start_step):
+            self._check_labels(batch, 'training')
             batch = self.prepare_batch(batch)
             self._pending.append(self.train_step(batch))
             self.step += 1
@@ -320,6 +336,7 @@ class Trainer(HyperParameters):
         batch size."""
         results, sizes = [], []
         for batch in itertools.islice(val_loader, self.val_batches_per_epoch):
+            self._check_labels(batch, 'validation')
             batch = self.prepare_batch(batch)
             results.extend(self.eval_step(batch))
             sizes.append(self.batch_size(batch))
@@ -353,8 +370,44 @@ class Trainer(HyperParameters):
             f'point where every loss was finite). Try a smaller learning rate, or set '
             f'gradient_clip_val in the Trainer.', epoch=self.epoch + 1, step=step)
 
+    def _count_classes(self, model, first_batch):
+        """The number of logits per example of a classifier (a model with `accuracy`: it
+        compares the argmax of its outputs with the labels), else None."""
+        if not hasattr(model, 'accuracy'):
+            return None
+        shape = tuple(self.output_shape(model, tuple(first_batch[:-1])))
+        if len(shape) != 2:
+            raise ModelError(
+                f'{type(model).__name__} is a classifier, so its outputs must be logits of '
+                f'shape (batch, classes); for this data they have the shape {shape}. End the '
+                f'network with a dense layer of one output per class (after flattening).')
+        return shape[1]
+
+    def _check_labels(self, batch, kind):
+        """Refuse a batch whose labels are not class indices of the model's outputs: PyTorch
+        and TensorFlow would stop with a raw index error, JAX with a NaN loss, and MXNet's
+        `pick` would clip the index and train on wrong labels without a word. A min and a max
+        of the host copy of the labels: a few microseconds a batch (measured in the closing
+        note of the issue that added it), nothing waits for the device."""
+        if self.num_classes is None:
+            return
+        labels = self.labels_to_numpy(batch[-1])
+        low, high = labels.min(), labels.max()
+        if low >= 0 and high < self.num_classes:
+            return
+        where = (f'epoch {self.epoch + 1}, step {self.step + 1}' if kind == 'training'
+                 else f'epoch {self.epoch + 1}')
+        raise ModelError(
+            f'A {kind} batch ({where}) holds the labels {low} to {high}, but '
+            f'{type(self.model).__name__} gives {self.num_classes} logits per example, so its '
+            f'labels must be class indices 0 to {self.num_classes - 1}. Give its last layer one '
+            f'output per class of the data ({type(self.data).__name__}), or fix the labels.')
+
     def _check_weights(self):
-        bad = [name for name, array in self.parameter_arrays().items()
+        arrays = self.parameter_arrays()
+        if not arrays:
+            raise no_parameters_error(self.model)
+        bad = [name for name, array in arrays.items()
                if not np.isfinite(array).all()]
         if bad:
             raise NonFiniteLossError(
@@ -397,6 +450,16 @@ class Trainer(HyperParameters):
     @staticmethod
     def batch_size(batch):
         return int(batch[-1].shape[0])
+
+
+def no_parameters_error(model):
+    """The error for a model without parameters: the adapters raise it where the framework
+    would fail on an empty parameter list with a message of its own."""
+    return ModelError(
+        f'{type(model).__name__} has no trainable parameters, so training has nothing to '
+        f'change. Assign its layers as attributes in __init__ (in setup() for Flax), e.g. '
+        f'self.net = ..., and make sure the network holds a layer with weights (a dense or '
+        f'convolutional layer): flattening, pooling and activations alone cannot learn.')
 
 
 def model_hyperparameters(model):

@@ -19,8 +19,13 @@ class Kit:
     def framework_id(self):
         return self.d2l.Trainer.framework
 
-    def make_net(self, linear):
-        """A small CNN (or, with `linear`, softmax regression: no ReLU to swallow NaNs)."""
+    def make_net(self, linear, outputs=10):
+        """A small CNN (or, with `linear`, softmax regression: no ReLU to swallow NaNs), with
+        `outputs` logits."""
+        raise NotImplementedError
+
+    def make_parameter_free_net(self):
+        """A network of layers without weights (flatten only): a model that cannot learn."""
         raise NotImplementedError
 
     def make_bn_dropout_net(self):
@@ -38,11 +43,12 @@ class Kit:
         stride=1)` that puts batch normalization between each convolution and its ReLU."""
         raise NotImplementedError
 
-    def make_model(self, data, lr=0.1, linear=False, net=None):
+    def make_model(self, data, lr=0.1, linear=False, net=None, outputs=10):
         """An initialized classifier around `make_net` (or the given `net`); returns
         (model, params), where params is None but for JAX."""
         d2l = self.d2l
-        make_net = (lambda linear: net) if net is not None else self.make_net
+        make_net = ((lambda linear: net) if net is not None
+                    else lambda linear: self.make_net(linear, outputs))
 
         class SmallCNN(d2l.Classifier):
             def __init__(self, lr):
@@ -82,12 +88,16 @@ class Kit:
 class TorchKit(Kit):
     module_name, layout = 'torch', 'NCHW'
 
-    def make_net(self, linear):
+    def make_net(self, linear, outputs=10):
         from torch import nn
         if linear:
-            return nn.Sequential(nn.Flatten(), nn.LazyLinear(10))
+            return nn.Sequential(nn.Flatten(), nn.LazyLinear(outputs))
         return nn.Sequential(nn.LazyConv2d(8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                             nn.Flatten(), nn.LazyLinear(10))
+                             nn.Flatten(), nn.LazyLinear(outputs))
+
+    def make_parameter_free_net(self):
+        from torch import nn
+        return nn.Sequential(nn.Flatten())
 
     def make_bn_dropout_net(self):
         from torch import nn
@@ -140,12 +150,17 @@ class TorchKit(Kit):
 class TensorFlowKit(Kit):
     module_name, layout = 'tensorflow', 'NHWC'
 
-    def make_net(self, linear):
+    def make_net(self, linear, outputs=10):
         import tensorflow as tf
         layers = [] if linear else [
             tf.keras.layers.Conv2D(8, 3, padding='same', activation='relu'),
             tf.keras.layers.MaxPool2D(2)]
-        return tf.keras.Sequential(layers + [tf.keras.layers.Flatten(), tf.keras.layers.Dense(10)])
+        return tf.keras.Sequential(
+            layers + [tf.keras.layers.Flatten(), tf.keras.layers.Dense(outputs)])
+
+    def make_parameter_free_net(self):
+        import tensorflow as tf
+        return tf.keras.Sequential([tf.keras.layers.Flatten()])
 
     def make_bn_dropout_net(self):
         import tensorflow as tf
@@ -197,28 +212,29 @@ class TensorFlowKit(Kit):
 class JaxKit(Kit):
     module_name, layout = 'jax', 'NHWC'
 
-    def _make_small_cnn(self, data, lr=0.1, linear=False):
+    def _make_small_cnn(self, data, lr=0.1, linear=False, outputs=10):
         from flax import linen as nn
         d2l = self.d2l
 
         class SmallCNN(d2l.Classifier):
             lr: float = 0.1
             linear: bool = False     # a field, so that it is one of the run's hyperparameters
+            outputs: int = 10
 
             def setup(self):
                 layers = [] if self.linear else [
                     nn.Conv(8, (3, 3), padding=1), nn.relu,
                     lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))]
                 self.net = nn.Sequential(
-                    layers + [lambda x: x.reshape((x.shape[0], -1)), nn.Dense(10)])
+                    layers + [lambda x: x.reshape((x.shape[0], -1)), nn.Dense(self.outputs)])
 
-        model = SmallCNN(lr=lr, linear=linear)
+        model = SmallCNN(lr=lr, linear=linear, outputs=outputs)
         params = model.apply_init([next(iter(data.train_dataloader()))[0]], d2l.init_cnn)
         return model, params
 
-    def make_model(self, data, lr=0.1, linear=False, net=None):
+    def make_model(self, data, lr=0.1, linear=False, net=None, outputs=10):
         if net is None:
-            return self._make_small_cnn(data, lr, linear)
+            return self._make_small_cnn(data, lr, linear, outputs)
         d2l = self.d2l
 
         class WithNet(d2l.Classifier):
@@ -231,6 +247,12 @@ class JaxKit(Kit):
 
     def init_model(self, model, data):
         return model.apply_init([next(iter(data.train_dataloader()))[0]], self.d2l.init_cnn)
+
+    def make_parameter_free_net(self):
+        def net(model):
+            from flax import linen as nn
+            return nn.Sequential([lambda x: x.reshape((x.shape[0], -1))])
+        return net
 
     def make_bn_dropout_net(self):
         from flax import linen as nn
@@ -313,12 +335,18 @@ class JaxKit(Kit):
 class MXNetKit(Kit):
     module_name, layout = 'mxnet', 'NCHW'
 
-    def make_net(self, linear):
+    def make_net(self, linear, outputs=10):
         from mxnet.gluon import nn
         net = nn.HybridSequential()
         if not linear:
             net.add(nn.Conv2D(8, 3, padding=1, activation='relu'), nn.MaxPool2D(2))
-        net.add(nn.Dense(10))
+        net.add(nn.Dense(outputs))
+        return net
+
+    def make_parameter_free_net(self):
+        from mxnet.gluon import nn
+        net = nn.HybridSequential()
+        net.add(nn.Flatten())
         return net
 
     def make_bn_dropout_net(self):

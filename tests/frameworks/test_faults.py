@@ -1,7 +1,8 @@
 """Faults of a run and of its checkpoint folder, in each framework: a run stopped anywhere
 resumes exactly; SIGTERM is handled like Ctrl-C; settings that differ are never silently
 dropped; a checkpoint folder holds one run, is locked while written, and loses nothing but
-what d2lmini wrote; write errors are named."""
+what d2lmini wrote; write errors are named; labels that do not fit the model, and a model
+without parameters, are refused with one message in all four."""
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import pytest
 
 from d2lmini import checkpoint
 from d2lmini.callback import Callback
-from d2lmini.errors import CheckpointError
+from d2lmini.errors import CheckpointError, ModelError
 from test_frameworks import checkpointed_run, d2l, full_budget, kit, small_data  # noqa: F401
 
 SEED = 11
@@ -344,3 +345,42 @@ def test_a_model_trains_without_apply_init(kit):
     trainer = kit.d2l.Trainer(max_epochs=1)
     trainer.fit(fresh, data)
     assert trainer.status == 'finished' and np.isfinite(trainer.losses).all()
+
+
+def test_labels_outside_the_models_classes_are_refused(kit):
+    """MXNet's `pick` clips such a label and trains on it; JAX gives a NaN loss; PyTorch and
+    TensorFlow a raw index error. Here all four refuse before the batch's step runs."""
+    kit.d2l.set_seed(SEED)
+    data = small_data(kit.d2l, train_examples=256, val_examples=64)
+    model, params = kit.make_model(data, outputs=5)
+    trainer = kit.d2l.Trainer(max_epochs=1)
+    with pytest.raises(ModelError, match=r'training batch \(epoch 1, step 1\) holds the labels '
+                                         r'0 to 9, but SmallCNN gives 5 logits per example'):
+        kit.fit(trainer, model, data, params)
+    assert trainer.losses == [] and trainer.status == 'failed'
+
+
+@pytest.mark.parametrize('split, label, expected', [
+    ('train', -1, r'training batch \(epoch 1, step \d\) holds the labels -1 to 9'),
+    ('val', 10, r'validation batch \(epoch 1\) holds the labels 0 to 10'),
+])
+def test_a_label_out_of_range_in_either_split_is_refused(kit, split, label, expected):
+    kit.d2l.set_seed(SEED)
+    data = small_data(kit.d2l, train_examples=256, val_examples=64)
+    images, labels = getattr(data, split)
+    labels = labels.astype(np.int64)      # the files' uint8 holds no -1
+    labels[3] = label
+    setattr(data, split, (images, labels))
+    model, params = kit.make_model(data)
+    with pytest.raises(ModelError, match=expected + r'.*class indices 0 to 9'):
+        kit.fit(kit.d2l.Trainer(max_epochs=1), model, data, params)
+
+
+def test_a_model_without_parameters_is_refused(kit):
+    kit.d2l.set_seed(SEED)
+    data = small_data(kit.d2l, train_examples=256, val_examples=64)
+    with pytest.raises(ModelError, match='WithNet has no trainable parameters'
+                                         if kit.module_name == 'jax'
+                                         else 'SmallCNN has no trainable parameters'):
+        model, params = kit.make_model(data, net=kit.make_parameter_free_net())
+        kit.fit(kit.d2l.Trainer(max_epochs=1), model, data, params)
