@@ -96,9 +96,12 @@ def describe(ref):
     commit = meta.get('git_commit')
     commit = ('an unknown commit' if not commit else f'commit {commit[:12]}'
               + (' with uncommitted changes' if commit.endswith('-dirty') else ''))
+    parts = meta.get('parts', 1)
+    how = ('in one go' if parts == 1 else
+           f'in {parts} parts (resumed from a checkpoint {"once" if parts == 2 else f"{parts - 1} times"})')
     return (f"{rec['budget']['name']} budget, {rec['epochs_run']} epochs on "
-            f"{rec['device']['type'].upper()} ({device}), {duration(rec['wall_time_s'])}, "
-            f"{meta['started_at'][:10]}, {commit}")
+            f"{rec['device']['type'].upper()} ({device}), {duration(rec['wall_time_s'])} "
+            f"{how}, {meta['started_at'][:10]}, {commit}")
 
 
 def label_output(ref):

@@ -255,7 +255,8 @@ def test_run_table_names_the_reference_runs_shown_and_warns_of_stale_ones():
         current=fw != 'jax' if current is None else current)
     text = table(full, described)
     rows = text.split('\n* - ')[2:]
-    shown = 'reference run: full budget, 10 epochs on CPU (Some CPU 9000, 2 cores), 1 h 02 min'
+    shown = ('reference run: full budget, 10 epochs on CPU (Some CPU 9000, 2 cores), 1 h 02 min '
+             'in one go')
     assert rows[0].endswith(f'{shown}, 2026-11-29, commit 0123456789ab')
     assert rows[2].endswith(f'{shown}, 2026-11-29, commit 0123456789ab '
                             '(**produced by an earlier version of this code**)')
@@ -268,3 +269,16 @@ def test_run_table_names_the_reference_runs_shown_and_warns_of_stale_ones():
     mixed = table(lambda fw: [demo_chapter.record(fw)] if fw == 'mxnet' else full(fw),
                   lambda fw: None if fw == 'mxnet' else described(fw, current=True))
     assert 'Smoke-test outputs' in mixed and 'framework-stale-warning' not in mixed
+
+
+def test_a_reference_label_says_from_the_record_whether_the_run_was_resumed():
+    """Provenance per framework, from its record (`reference.parts`), not in shared prose."""
+    def label(parts):
+        rec, nb = demo_chapter.reference_run('jax', [2.3] * 2, [0.1] * 2)
+        if parts is not None:
+            rec['reference']['parts'] = parts
+        return showing.describe(kept_runs.Reference('demo', 'jax', rec, nb, current=True))
+    assert ', 1 h 02 min in one go, 2026-11-29' in label(None)
+    assert ', 1 h 02 min in one go, 2026-11-29' in label(1)
+    assert '1 h 02 min in 2 parts (resumed from a checkpoint once), 2026' in label(2)
+    assert '1 h 02 min in 3 parts (resumed from a checkpoint 2 times), 2026' in label(3)
