@@ -22,19 +22,23 @@ class Framework:
     # image batches' axis order: 'NCHW' (channels first) or 'NHWC' (channels last), as its
     # adapter's FashionMNIST.layout gives them and its layers expect (tests check they agree)
     layout: str = dataclasses.field(kw_only=True)
-    color: str = dataclasses.field(kw_only=True)   # its lines in the book's figures, '#rrggbb'
+    # its lines in the book's figures: a colour ('#rrggbb') and a matplotlib marker, each its
+    # own, so that the lines differ for readers who do not tell the hues apart. The colours
+    # are four of Okabe and Ito's colour-blind-safe palette (jfly.uni-koeln.de/color).
+    color: str = dataclasses.field(kw_only=True)
+    marker: str = dataclasses.field(kw_only=True)
 
 
 FRAMEWORKS = (
     Framework('pytorch', 'PyTorch', 'torch', 'd2lmini-pytorch', '.venv', 'torch', ('torch', 'pt'),
-              layout='NCHW', color='#ee4c2c'),
+              layout='NCHW', color='#d55e00', marker='o'),
     Framework('tensorflow', 'TensorFlow', 'tensorflow', 'd2lmini-tensorflow', '.venv', 'tensorflow',
-              ('tf', 'keras'), layout='NHWC', color='#ff8f00'),
+              ('tf', 'keras'), layout='NHWC', color='#cc79a7', marker='s'),
     Framework('jax', 'JAX', 'jax', 'd2lmini-jax', '.venv', 'jax', ('flax',), layout='NHWC',
-              color='#5e97f6'),
+              color='#0072b2', marker='^'),
     Framework('mxnet', 'MXNet', 'mxnet', 'd2lmini-mxnet', '.venv-mxnet', 'mxnet', ('mx', 'gluon'),
               colab_note='needs an older Python', pip_gpu=False, layout='NCHW',
-              color='#2e7d32'),
+              color='#009e73', marker='D'),
 )
 IDS = tuple(fw.id for fw in FRAMEWORKS)
 BY_ID = {fw.id: fw for fw in FRAMEWORKS}

@@ -5,21 +5,20 @@
 2. merge them into the chapter's page, book/<chapter>/index.ipynb (git-ignored, beside the
    notebooks and figures), with the run table from the run records. A training cell of a
    notebook with a reference run (book/<chapter>/reference/, kept_runs.py) shows that run's
-   outputs, labelled, and the prose quotes their numbers (showing.py). A reference run of
+   outputs, labelled, and the prose quotes their numbers (showing.py); figure addresses
+   point to the SVGs beside the page (figures.py). A reference run of
    older code is labelled so, with a warning here;
 3. render _config.yml/_toc.yml into _build/html with Jupyter Book, warnings as errors."""
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
 
 import nbformat
-import yaml
 
-from book.tools import attachments, chapters, execute, kept_runs, merge, run_numbers, runs, showing
+from book.tools import chapters, execute, figures, kept_runs, merge, run_numbers, runs, showing
 from d2lmini import budget as d2lmini_budget, frameworks
 
 ROOT = chapters.ROOT
@@ -42,14 +41,8 @@ def budget_and_timeout(explicit_timeout=None, environ=os.environ):
 
 def colab_links(root=ROOT):
     """A function from a notebook's path (relative to the book root) to its Colab address."""
-    repository = yaml.safe_load((root / '_config.yml').read_text()).get('repository') or {}
-    url, branch = repository.get('url', ''), repository.get('branch', 'main')
-    match = re.fullmatch(r'https://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?', url or '')
-    if not match:
-        raise BuildError(f'_config.yml: repository.url must be a GitHub repository address '
-                         f'(https://github.com/<owner>/<repo>) for the Colab links, not {url!r}')
-    prefix = '/'.join(p for p in (*match.groups(), 'blob', branch,
-                                  (repository.get('path_to_book') or '').strip('/')) if p)
+    owner, repo, branch, book = chapters.github(root)
+    prefix = '/'.join(p for p in (owner, repo, 'blob', branch, book) if p)
     return lambda path: f'https://colab.research.google.com/github/{prefix}/{path}'
 
 
@@ -86,8 +79,8 @@ def merge_chapter(name, sources, colab):
     page = merge.merge(executed, rel, header=table)
     values = run_numbers.quotes(refs, run_numbers.Facts.of(name))
     showing.quote_cells(page, values, page_path.relative_to(ROOT).as_posix())
+    figures.localize(page, name)        # the notebooks' figure addresses -> the SVGs beside
     nbformat.write(page, page_path)
-    attachments.extract_to_files(page_path)     # figures embedded in the notebooks -> files
     return page_path
 
 
@@ -136,5 +129,5 @@ if __name__ == '__main__':
     try:
         main()
     except (BuildError, chapters.ChapterError, execute.ExecutionError, merge.MergeError,
-            attachments.AttachmentError, kept_runs.ReferenceRunError) as error:
+            figures.FigureError, kept_runs.ReferenceRunError) as error:
         sys.exit(f'\nbuild_book: {error}')

@@ -40,6 +40,23 @@ def chapters(root=ROOT):
     return [m.group(1) for m in matches if m]
 
 
+def github(root=ROOT):
+    """(owner, repository, branch, path of the book inside it) from _config.yml's `repository`:
+    where the Colab links and the notebooks' figure addresses point. Raises ChapterError if
+    its url is not a GitHub repository's address."""
+    import yaml
+    config = yaml.safe_load((pathlib.Path(root) / '_config.yml').read_text()) or {}
+    repository = config.get('repository') or {}
+    url = repository.get('url') or ''
+    match = re.fullmatch(r'https://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?', url)
+    if not match:
+        raise ChapterError(f'_config.yml: repository.url must be a GitHub repository address '
+                           f'(https://github.com/<owner>/<repo>) for the Colab links and the '
+                           f'figures, not {url!r}')
+    return (*match.groups(), repository.get('branch', 'main'),
+            (repository.get('path_to_book') or '').strip('/'))
+
+
 def notebook_path(chapter, framework, root=ROOT):
     return pathlib.Path(root) / 'book' / chapter / f'{chapter}_{framework}.ipynb'
 

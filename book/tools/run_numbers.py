@@ -106,17 +106,20 @@ def figure_path(chapter, root=chapters.ROOT):
 
 def draw(refs, path, facts):
     """The figure: training loss (left) and validation accuracy (right) per epoch, one line per
-    framework in its colour, the chance loss marked (given facts.classes). Written as SVG with
+    framework in its colour and marker, the chance loss marked (given facts.classes). Written as SVG with
     no date or random ids, so a rebuild from the same records writes the same file."""
     import matplotlib       # here, not above: slow to import, and needs its backend set first
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
-    with matplotlib.rc_context({'svg.hashsalt': 'd2lmini', 'svg.fonttype': 'none'}):
-        fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.4), layout='constrained')
+    # Text of 13 pt in a figure 9 inches wide: about 13 px where the page shows it 700 px wide.
+    with matplotlib.rc_context({'svg.hashsalt': 'd2lmini', 'svg.fonttype': 'none',
+                                'font.size': 13, 'legend.fontsize': 12}):
+        fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.8), layout='constrained')
         for fw, ref in refs.items():
             epochs = curve(ref, 'epoch')
-            style = dict(color=frameworks.get(fw).color, marker='o', markersize=3,
-                         linewidth=1.5, label=frameworks.get(fw).label)
+            framework = frameworks.get(fw)
+            style = dict(color=framework.color, marker=framework.marker, markersize=5,
+                         linewidth=1.5, label=framework.label)
             loss_ax.plot(epochs, curve(ref, 'train_loss'), **style)
             acc_ax.plot(epochs, curve(ref, 'val_acc'), **style)
         if facts.classes is not None:
@@ -124,13 +127,13 @@ def draw(refs, path, facts):
             last = max((len(ref.record['history']) for ref in refs.values()), default=1)
             loss_ax.annotate(f'ln {facts.classes} (chance)', (last, facts.chance_loss),
                              xytext=(0, -11), ha='right', textcoords='offset points',
-                             color='grey', fontsize=8)
+                             color='grey', fontsize=12)
         loss_ax.set(xlabel='epoch', ylabel='training loss (mean over the epoch)')
         acc_ax.set(xlabel='epoch', ylabel='validation accuracy')
         for ax in (loss_ax, acc_ax):
             ax.grid(alpha=0.3)
             ax.xaxis.get_major_locator().set_params(integer=True)
-        acc_ax.legend(loc='lower right', fontsize=8)
+        acc_ax.legend(loc='lower right')
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, metadata={'Date': None})
         plt.close(fig)

@@ -20,8 +20,8 @@ So the notebook shows real numbers wherever it is opened (GitHub, Colab, Jupyter
 MyST substitution (`{{ ... }}`) would work in the book only and show raw elsewhere. An author
 writes an empty span (or the two comment lines) and lets `make reference` or
 `python -m book.tools.reference --show-only` fill it (`quote_in_sources`); both also redraw the
-comparison figure, book/<chapter>/figures/reference_curves.svg, embedded in the notebooks like
-the other figures (`refresh`). The build shows and quotes the page again; a test checks that the
+comparison figure, book/<chapter>/figures/reference_curves.svg, and its PNG, which the notebooks
+link like the other figures (`refresh`, figures.py). The build shows and quotes the page again; a test checks that the
 notebooks are up to date.
 
 The run table, under the page's title (`run_table`): per framework, where to run it and which
@@ -32,7 +32,7 @@ import re
 
 import nbformat
 
-from book.tools import attachments, chapters, run_numbers
+from book.tools import chapters, figures, run_numbers
 from book.tools.kept_runs import ReferenceRunError
 from d2lmini.frameworks import FRAMEWORKS
 
@@ -181,14 +181,15 @@ def quote_in_sources(chapter, refs, root=chapters.ROOT, write=True):
 
 def refresh(chapter, refs, root=chapters.ROOT):
     """Bring the chapter notebooks up to date with its reference runs `refs` (all of them):
-    redraw the figure, embed it (attachment:reference_curves.svg) and quote the runs' numbers
+    redraw the figure and its PNG for the notebooks (figures.py), and quote the runs' numbers
     in the prose. Returns the notebooks that changed."""
     before = {path: path.read_bytes() for path in source_notebooks(chapter, root)}
     if refs:
-        run_numbers.draw(refs, run_numbers.figure_path(chapter, root),
-                         run_numbers.Facts.of(chapter, root))
-        for path in before:
-            attachments.embed(path)
+        svg = run_numbers.draw(refs, run_numbers.figure_path(chapter, root),
+                               run_numbers.Facts.of(chapter, root))
+        png = svg.with_suffix('.png')
+        if not png.exists() or figures.png_source_hash(png) != figures.source_hash(svg):
+            figures.render(svg)
     quote_in_sources(chapter, refs, root)
     return [path for path, data in before.items() if path.read_bytes() != data]
 

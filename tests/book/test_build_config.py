@@ -32,7 +32,7 @@ def test_colab_links_follow_the_repository_settings(tmp_path):
 
 def test_colab_links_need_a_github_repository(tmp_path):
     root = write(tmp_path, config='repository:\n  url: https://gitlab.com/a/b\n')
-    with pytest.raises(build_book.BuildError, match='GitHub repository address'):
+    with pytest.raises(chapters.ChapterError, match='GitHub repository address'):
         build_book.colab_links(root)
 
 

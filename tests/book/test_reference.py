@@ -10,7 +10,7 @@ import time
 import nbformat
 import pytest
 
-from book.tools import chapters, kept_runs, reference, run_numbers, runs, showing
+from book.tools import chapters, figures, kept_runs, reference, run_numbers, runs, showing
 from fixtures import demo_chapter
 
 CODE = '''from torch import nn
@@ -187,7 +187,7 @@ def test_a_training_cell_shows_the_reference_outputs_after_their_label(current):
     label, *outputs = showing.train_cell(nb, 'demo').outputs
     assert outputs == showing.train_cell(ref.notebook, 'ref').outputs
     text = label['data']['text/plain']
-    assert ('full budget, 2 epochs on CPU (Some CPU 9000, 2 cores), 1 h 02 min, 2026-11-29, '
+    assert ('full budget, 2 epochs on CPU (Some CPU 9000, 2 cores), 1 h 02 min in one go, 2026-11-29, '
             'commit 0123456789ab') in text
     assert ('produced by an earlier version of this code' in text) is not current
     assert ('produced by an earlier version of this code' in label['data']['text/html']) is not current
@@ -393,4 +393,5 @@ def test_the_comparison_figure_is_the_one_the_records_draw(chapter, tmp_path):
         'the comparison figure is not drawn from the records as they are: run '
         '`python -m book.tools.reference --show-only`')
     for path in chapters.notebooks(chapter).values():
-        assert f'](attachment:{run_numbers.FIGURE})' in path.read_text(), f'{path.name} does not show it'
+        png = figures.url(chapter, run_numbers.FIGURE.removesuffix('.svg'))
+        assert f']({png})' in path.read_text(), f'{path.name} does not show it'

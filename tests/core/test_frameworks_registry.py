@@ -3,6 +3,8 @@
 Read from the adapters' source, so that one framework-free run checks all four (each framework
 imports only in its own environment)."""
 import ast
+import colorsys
+import itertools
 import pathlib
 
 import pytest
@@ -36,3 +38,15 @@ def test_the_adapter_gives_the_registrys_layout_and_id(fw):
     assert class_attribute(fw.module, 'FashionMNIST', 'layout') == fw.layout, (
         f'd2lmini/{fw.module}.py and d2lmini/frameworks.py disagree on the layout of {fw.id}')
     assert class_attribute(fw.module, 'Trainer', 'framework') == fw.id
+
+
+def test_each_framework_has_its_own_colour_and_marker_in_the_figures():
+    """So that no two lines of a figure look alike (the hue alone fails some readers)."""
+    colours = [fw.color for fw in frameworks.FRAMEWORKS]
+    markers = [fw.marker for fw in frameworks.FRAMEWORKS]
+    assert len(set(markers)) == len(markers)
+    hues = [360 * colorsys.rgb_to_hls(*(int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)))[0]
+            for c in colours]
+    for i, j in itertools.combinations(range(len(hues)), 2):
+        apart = min(abs(hues[i] - hues[j]), 360 - abs(hues[i] - hues[j]))
+        assert apart >= 35, f'{colours[i]} and {colours[j]} are only {apart:.0f} degrees of hue apart'
