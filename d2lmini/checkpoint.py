@@ -38,6 +38,7 @@ import time
 
 from d2lmini.callback import Callback
 from d2lmini.errors import CheckpointError
+from d2lmini.notebook import CHECKPOINT_NOTICE, show_text
 
 ENV_VAR = 'D2LMINI_CHECKPOINT_DIR'
 FORMAT = 1
@@ -142,7 +143,7 @@ class Checkpointer(Callback):
         self._claim(identity)
         path = latest(self.directory)
         if path is None:
-            print(f'Checkpoints go to {self.directory}.', flush=True)
+            show_text(f'Checkpoints go to {self.directory}.', CHECKPOINT_NOTICE)
             self._ready = True
             return
         meta = read_meta(path)
@@ -157,16 +158,16 @@ class Checkpointer(Callback):
         self._ready = True
         planned = meta.get('epochs_planned')
         if planned is not None and planned != trainer.epochs_planned:
-            print(f'The run in {self.directory} was planned for {planned} epochs; this fit plans '
-                  f'{trainer.epochs_planned}, so it ends there.', flush=True)
+            show_text(f'The run in {self.directory} was planned for {planned} epochs; this fit '
+                      f'plans {trainer.epochs_planned}, so it ends there.', CHECKPOINT_NOTICE)
         if meta['epoch'] >= trainer.epochs_planned:
-            print(f'Loaded the checkpoint {path}: its run has done {meta["epoch"]} epochs, so '
-                  f'there is nothing left to train (delete {self.directory} to train '
-                  f'afresh).', flush=True)
+            show_text(f'Loaded the checkpoint {path}: its run has done {meta["epoch"]} epochs, '
+                      f'so there is nothing left to train (delete {self.directory} to train '
+                      f'afresh).', CHECKPOINT_NOTICE)
         else:
-            print(f'Resuming from the checkpoint {path}: {len(meta["history"])} epochs done, '
-                  f'continuing with epoch {meta["epoch"] + 1}, step {meta["step"] + 1}.',
-                  flush=True)
+            show_text(f'Resuming from the checkpoint {path}: {len(meta["history"])} epochs '
+                      f'done, continuing with epoch {meta["epoch"] + 1}, step '
+                      f'{meta["step"] + 1}.', CHECKPOINT_NOTICE)
 
     def _claim(self, identity):
         """Write the run's identity into its folder, or refuse a folder of another run."""
@@ -265,7 +266,7 @@ class Checkpointer(Callback):
         try:
             if trainer.status == 'interrupted' and self._ready:
                 path = self.save(trainer)
-                print(f'Checkpoint written to {path}: fit resumes from it.', flush=True)
+                show_text(f'Checkpoint written to {path}: fit resumes from it.', CHECKPOINT_NOTICE)
         finally:
             self._ready = False
             self._unlock()

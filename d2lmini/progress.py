@@ -4,7 +4,7 @@ import io
 import sys
 
 from d2lmini.callback import Callback
-from d2lmini.notebook import in_notebook
+from d2lmini.notebook import EPOCH_LINES, OUTPUT_KEY, in_notebook
 
 
 class ProgressBoard(Callback):
@@ -116,11 +116,11 @@ class _LiveText:
         if not text:
             return
         from IPython.display import display
-        bundle = {'text/plain': text}
+        bundle, metadata = {'text/plain': text}, {OUTPUT_KEY: EPOCH_LINES}
         if self._handle is None:
-            self._handle = display(bundle, raw=True, display_id=True)
+            self._handle = display(bundle, raw=True, metadata=metadata, display_id=True)
         else:
-            self._handle.update(bundle, raw=True)
+            self._handle.update(bundle, raw=True, metadata=metadata)
 
 
 class EpochProgress(Callback):

@@ -71,6 +71,8 @@ def merge_chapter(name, sources, colab):
     executed = {fw: nbformat.read(executed_path(path), as_version=4) for fw, path in sources.items()}
     rel = {fw: path.relative_to(ROOT).as_posix() for fw, path in sources.items()}
     refs = kept_runs.load_all(name)                 # read once, for the cells, table and prose
+    for nb in executed.values():
+        showing.drop_install_output(nb)
     show_references(name, refs, executed, rel)
     table = showing.run_table([(frameworks.get(fw), colab(rel[fw]), path.name,
                                 runs.records(executed[fw]), refs.get(fw))

@@ -16,7 +16,9 @@ from d2lmini.frameworks import FRAMEWORKS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAGE = 'index'
-SKIPPED_TAGS = {'colab-install', 'train'}   # cells `load_code` leaves out
+INSTALL_TAG = 'colab-install'   # the cell that installs d2lmini where it is missing (Colab)
+TRAIN_TAG = 'train'             # the one cell that calls Trainer.fit
+SKIPPED_TAGS = {INSTALL_TAG, TRAIN_TAG}   # cells `load_code` leaves out
 
 
 class ChapterError(Exception):

@@ -27,16 +27,20 @@ notebooks are up to date.
 The run table, under the page's title (`run_table`): per framework, where to run it and which
 budget on which device produced the page's training outputs, or which reference run.
 """
+import copy
 import html
+import posixpath
 import re
 
 import nbformat
 
-from book.tools import chapters, figures, run_numbers
+from book.tools import chapters, figures, run_numbers, runs
 from book.tools.kept_runs import ReferenceRunError
+from d2lmini import progress
 from d2lmini.frameworks import FRAMEWORKS
+from d2lmini.notebook import CHECKPOINT_NOTICE, EPOCH_LINES, OUTPUT_KEY
 
-TRAIN_TAG = 'train'
+TRAIN_TAG, INSTALL_TAG = chapters.TRAIN_TAG, chapters.INSTALL_TAG
 LABEL_KEY = 'd2lmini_reference_label'   # in the label output's metadata (not a MIME type in its
                                         # data: MyST-NB warns of those it cannot render)
 QUOTE_SPAN = re.compile(r'(<span data-reference="(?P<key>[^"]*)">)(?P<value>.*?)(</span>)')
@@ -128,12 +132,54 @@ def is_label(output):
 
 
 def show(nb, ref, name):
-    """Replace the outputs of `nb`'s training cell with `ref`'s, after its label; returns `nb`.
+    """Replace the outputs of `nb`'s training cell with `ref`'s (`reference_outputs`), after its
+    label, and drop the install cell's output (`drop_install_output`); returns `nb`.
     ReferenceRunError (naming `name`) if `nb` has not exactly one training cell."""
     cell = train_cell(nb, name)
     kept = train_cell(ref.notebook, f'{ref.name} (reference)')
-    cell.outputs = [label_output(ref)] + [o for o in kept.outputs if not is_label(o)]
+    cell.outputs = [label_output(ref)] + reference_outputs(ref, kept)
     cell.execution_count = kept.execution_count
+    return drop_install_output(nb)
+
+
+def reference_outputs(ref, kept):
+    """What a reader is shown of the reference run's training cell `kept`: its outputs without
+    d2lmini's checkpoint notices (they name the build machine's folders, as its run record's
+    `resumed_from` does: that keeps the checkpoint's name only), and its epoch lines
+    drawn again from the record, as an uninterrupted run prints them: whether the run was
+    resumed is said once, in the label (`describe`). Outputs are told apart by d2lmini's marks
+    (d2lmini.notebook), not by their text."""
+    outputs = []
+    for output in kept.outputs:
+        kind = output.get('metadata', {}).get(OUTPUT_KEY)
+        if is_label(output) or kind == CHECKPOINT_NOTICE:
+            continue
+        if kind == EPOCH_LINES:
+            output = copy.deepcopy(output)
+            output['data']['text/plain'] = epoch_lines(ref.record)
+        resumed = output.get('data', {}).get(runs.MIME, {}).get('resumed_from')
+        if resumed:     # the checkpoint by its name, not by the build machine's path to it
+            output = copy.deepcopy(output)
+            checkpoint = output['data'][runs.MIME]['resumed_from']['checkpoint']
+            output['data'][runs.MIME]['resumed_from']['checkpoint'] = posixpath.basename(checkpoint)
+        outputs.append(output)
+    return outputs
+
+
+def epoch_lines(record):
+    """A run's epoch lines, from its record, as d2lmini prints them."""
+    return '\n'.join(progress.epoch_line(row['epoch'], record['epochs_planned'], row['train_loss'],
+                                         row['val_loss'], row['val_acc'], row['examples_per_sec'],
+                                         record['device']['name'])
+                     for row in record['history'])
+
+
+def drop_install_output(nb):
+    """Clear the output of the install cell (tagged INSTALL_TAG): what it printed is true of the
+    machine that ran it ("installed already"), not of a reader's. Returns `nb`."""
+    for cell in nb.cells:
+        if cell.cell_type == 'code' and INSTALL_TAG in cell.metadata.get('tags', []):
+            cell.outputs, cell.execution_count = [], None
     return nb
 
 

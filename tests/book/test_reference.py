@@ -12,6 +12,7 @@ import pytest
 
 from book.tools import chapters, figures, kept_runs, reference, run_numbers, runs, showing
 from fixtures import demo_chapter
+from d2lmini import notebook as notebook_outputs
 
 CODE = '''from torch import nn
 from d2lmini import torch as d2l
@@ -69,7 +70,9 @@ def test_a_reference_run_resumes_and_keeps_its_record(tmp_path, capsys, monkeypa
     cell = showing.train_cell(nbformat.read(str(source), as_version=4), 'source')
     assert showing.is_label(cell.outputs[0])
     assert 'Outputs of the reference run' in cell.outputs[0]['data']['text/plain']
-    assert runs.records(nbformat.from_dict({'cells': [cell]}))[0] == runs.records(kept)[0]
+    shown, record = runs.records(nbformat.from_dict({'cells': [cell]}))[0], runs.records(kept)[0]
+    assert shown['resumed_from']['checkpoint'] == 'epoch-0001-step-00000'   # not the build's path
+    assert {**shown, 'resumed_from': record['resumed_from']} == record
     refs = kept_runs.load_all('tiny', root=tmp_path)
     assert showing.show_in_sources('tiny', refs, root=tmp_path, write=False) == []
 
@@ -395,3 +398,44 @@ def test_the_comparison_figure_is_the_one_the_records_draw(chapter, tmp_path):
     for path in chapters.notebooks(chapter).values():
         png = figures.url(chapter, run_numbers.FIGURE.removesuffix('.svg'))
         assert f']({png})' in path.read_text(), f'{path.name} does not show it'
+
+
+def test_the_shown_outputs_hold_nothing_of_the_build_machine():
+    """Checkpoint notices (marked by d2lmini) go; epoch lines come from the record, without the
+    marks of a resume; the run record names its checkpoint without the build's path; the install
+    cell's "installed already" goes (it is true of the build machine only)."""
+    ref = made_up('tensorflow', [2.3, 1.0], [0.1, 0.6])
+    kept = showing.train_cell(ref.notebook, 'ref')
+    mark = lambda kind: {notebook_outputs.OUTPUT_KEY: kind}
+    ref.record['resumed_from'] = dict(checkpoint='../../_build/reference/demo/x/epoch-0001-step-00002',
+                                      epoch=1, step=2)
+    kept.outputs = [
+        nbformat.v4.new_output('display_data', data={'text/plain': 'Resuming from ../../_build/x'},
+                               metadata=mark(notebook_outputs.CHECKPOINT_NOTICE)),
+        nbformat.v4.new_output('display_data', data={'text/plain': 'epoch 1/2: ... (from the checkpoint)'},
+                               metadata=mark(notebook_outputs.EPOCH_LINES)),
+        nbformat.v4.new_output('display_data', data={runs.MIME: ref.record, 'text/plain': ''})]
+    nb = demo_chapter.notebook('tensorflow')
+    install = nbformat.v4.new_code_cell('pass', outputs=[nbformat.v4.new_output(
+        'stream', text='d2lmini is installed already\n')], metadata={'tags': ['colab-install']})
+    nb.cells.insert(0, install)
+    showing.show(nb, ref, 'demo_tensorflow.ipynb')
+    label, lines, run = showing.train_cell(nb, 'demo').outputs
+    assert lines.data['text/plain'] == (
+        'epoch 1/2: train loss 2.3000, val loss 2.3000, val acc 0.100, 100.0 examples/s on cpu\n'
+        'epoch 2/2: train loss 1.0000, val loss 1.0000, val acc 0.600, 101.0 examples/s on cpu')
+    assert run.data[runs.MIME]['resumed_from']['checkpoint'] == 'epoch-0001-step-00002'
+    assert ref.record['resumed_from']['checkpoint'].startswith('../../_build'), 'the record is kept'
+    assert nb.cells[0].outputs == [] and '_build' not in nbformat.writes(nb)
+
+
+@pytest.mark.parametrize('chapter', chapters.chapters())
+def test_no_saved_output_holds_build_paths_or_build_machine_text(chapter):
+    for path in chapters.notebooks(chapter).values():
+        nb = nbformat.read(str(path), as_version=4)
+        for index, cell in enumerate(c for c in nb.cells if c.cell_type == 'code'):
+            text = json.dumps(cell.get('outputs', []))
+            for clue in ('_build', 'from the checkpoint', 'installed already', '127.0.0.1'):
+                assert clue not in text, f'{path.name}, code cell {index}: an output holds {clue!r}'
+            if showing.INSTALL_TAG in cell.metadata.get('tags', []):
+                assert not cell.outputs, f'{path.name}: the install cell keeps an output'

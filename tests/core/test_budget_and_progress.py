@@ -83,3 +83,27 @@ def test_epoch_line():
     line = progress.epoch_line(3, 10, 0.51234, 0.6, 0.789, 1234.5, 'cpu')
     assert line == ('epoch 3/10: train loss 0.5123, val loss 0.6000, val acc 0.789, '
                     '1234.5 examples/s on cpu')
+
+
+def test_notebook_text_outputs_are_marked_by_kind(monkeypatch, capsys):
+    """The book's build drops checkpoint notices and rewrites epoch lines by these marks."""
+    from d2lmini import notebook
+    shown = []
+
+    class Handle:
+        def update(self, bundle, **kwargs):
+            shown.append((bundle, kwargs))
+    import IPython.display
+    monkeypatch.setattr(IPython.display, 'display',
+                        lambda bundle, **kwargs: shown.append((bundle, kwargs)) or Handle())
+    notebook.show_text('Checkpoints go to x.', notebook.CHECKPOINT_NOTICE)
+    assert capsys.readouterr().out == 'Checkpoints go to x.\n' and shown == []   # a terminal
+    monkeypatch.setattr(notebook, 'in_notebook', lambda: True)
+    notebook.show_text('Checkpoints go to x.', notebook.CHECKPOINT_NOTICE)
+    lines = progress._LiveText()
+    lines.add_line('epoch 1/2: ...')
+    lines.add_line('epoch 2/2: ...')
+    marks = [kwargs['metadata'] for _, kwargs in shown]
+    assert shown[0][0] == {'text/plain': 'Checkpoints go to x.'}
+    assert marks == [{notebook.OUTPUT_KEY: 'checkpoint-notice'}] + [{notebook.OUTPUT_KEY: 'epoch-lines'}] * 2
+    assert shown[-1][0] == {'text/plain': 'epoch 1/2: ...\nepoch 2/2: ...'}
