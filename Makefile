@@ -111,8 +111,12 @@ test-frameworks: setup
 	$(PY) -m pytest -q tests/frameworks
 	$(PY_MX) -m pytest -q tests/frameworks
 
+# nbval runs each framework's notebooks with its kernel (the notebooks name Colab's python3).
 test-notebooks: setup
-	D2LMINI_BUDGET=smoke $(PY) -m pytest -q --nbval-lax $$($(PY) -m book.tools.chapters) tests/notebooks
+	$(PY) -m book.tools.chapters | while read kernel notebooks; do \
+	  D2LMINI_BUDGET=smoke $(PY) -m pytest -q --nbval-lax --nbval-kernel-name $$kernel $$notebooks \
+	    || exit 1; done
+	D2LMINI_BUDGET=smoke $(PY) -m pytest -q tests/notebooks
 
 test-book: setup
 	$(MAKE) book D2LMINI_BUDGET=smoke

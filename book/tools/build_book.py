@@ -109,9 +109,11 @@ def main(argv=None):
     start = time.perf_counter()
 
     print(f'== execute (D2LMINI_BUDGET={budget})', flush=True)
-    for path in (p for paths in sources.values() for p in paths.values()):
+    for fw, path in ((fw, p) for paths in sources.values() for fw, p in paths.items()):
         if not args.skip_execute:
-            seconds = execute.execute(path, executed_path(path), cell_timeout=timeout)
+            # the framework's kernel: the notebooks name Colab's python3 (README: "Colab")
+            seconds = execute.execute(path, executed_path(path), cell_timeout=timeout,
+                                      kernel=frameworks.get(fw).kernel)
             print(f'   {path.relative_to(ROOT)}: {seconds:.1f} s', flush=True)
     print('== merge', flush=True)
     colab = colab_links()

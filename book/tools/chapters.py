@@ -103,4 +103,9 @@ def load_code(chapter, framework, root=ROOT, quiet=True):
 
 
 if __name__ == '__main__':
-    print(' '.join(str(p.relative_to(ROOT)) for c in chapters() for p in notebooks(c).values()))
+    # For the Makefile: a line per framework, its kernel and then its notebooks of every
+    # chapter (nbval runs each framework's notebooks with its kernel: the notebooks name
+    # Colab's python3).
+    for fw in FRAMEWORKS:
+        print(fw.kernel, ' '.join(str(notebook_path(c, fw.id).relative_to(ROOT))
+                                  for c in chapters() if notebooks(c)))

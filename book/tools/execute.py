@@ -1,4 +1,4 @@
-"""Execute one notebook with the Jupyter kernel it names (metadata.kernelspec.name), started
+"""Execute one notebook with a given Jupyter kernel (or the one its metadata names), started
 in the notebook's folder with this process's environment (so D2LMINI_BUDGET reaches the code),
 writing the result elsewhere: the source notebook is never rewritten."""
 import os
@@ -18,28 +18,32 @@ class ExecutionError(Exception):
     """A notebook failed to run; the message names the notebook and the cell."""
 
 
-def kernel_name(nb, path):
-    name = nb.metadata.get('kernelspec', {}).get('name')
+def kernel_name(nb, path, name=None):
+    """`name`, else the kernel the notebook's metadata names; ExecutionError if it is not
+    installed."""
+    name = name or nb.metadata.get('kernelspec', {}).get('name')
     if not name:
         raise ExecutionError(f'{path}: no metadata.kernelspec.name, so no kernel to run it with.')
     try:
         KernelSpecManager().get_kernel_spec(name)
     except NoSuchKernel:
         raise ExecutionError(
-            f"{path} asks for the Jupyter kernel {name!r}, which is not installed (run `make setup`; "
+            f"{path} is to run with the Jupyter kernel {name!r}, which is not installed (run `make setup`; "
             f"`jupyter kernelspec list` shows the installed ones).") from None
     return name
 
 
-def execute(source, target, cell_timeout=3600, startup_timeout=120, env=None):
+def execute(source, target, cell_timeout=3600, startup_timeout=120, env=None, kernel=None):
     """Run `source` top to bottom into `target`; returns the seconds it took. What the kernel
     process prints (library logs, not cell outputs) goes to <target>.kernel.log. On an error,
     the partly executed notebook goes to <target>.failed.ipynb and ExecutionError names the
     notebook, the cell and the error. `env`: variables to set for the kernel, on top of this
-    process's environment."""
+    process's environment. `kernel`: the Jupyter kernel to run it with (default: the one its
+    metadata names; the chapter notebooks name Colab's `python3`, and the build passes each
+    framework's kernel from d2lmini/frameworks.py)."""
     source, target = pathlib.Path(source), pathlib.Path(target)
     nb = nbformat.read(str(source), as_version=4)
-    name = kernel_name(nb, source)
+    name = kernel_name(nb, source, kernel)
     current = {}
 
     def on_cell_start(cell, cell_index, **_):

@@ -47,7 +47,7 @@ import psutil
 
 from book.tools import chapters, execute, kept_runs, run_numbers, runs, showing
 from book.tools.kept_runs import ReferenceRunError
-from d2lmini import checkpoint
+from d2lmini import checkpoint, frameworks
 from d2lmini.errors import CheckpointError
 from d2lmini.frameworks import IDS
 
@@ -224,7 +224,8 @@ def run(chapter, framework, root=chapters.ROOT):
     watcher.start()
     finished = False
     try:
-        execute.execute(source, executed, cell_timeout=None, env=env)
+        execute.execute(source, executed, cell_timeout=None, env=env,
+                        kernel=frameworks.get(framework).kernel)
         finished = True
     finally:
         watcher.stop.set()

@@ -58,3 +58,13 @@ def test_a_missing_kernel_says_how_to_get_it(tmp_path):
     source = write(tmp_path, notebook('1', kernel='d2lmini-no-such-framework'))
     with pytest.raises(execute.ExecutionError, match=r"'d2lmini-no-such-framework', which is not installed \(run `make setup`"):
         execute.execute(source, tmp_path / 'out.ipynb')
+
+
+def test_a_given_kernel_overrides_the_one_the_notebook_names(tmp_path):
+    """The chapter notebooks name Colab's python3; the build passes the framework's kernel."""
+    source = write(tmp_path, notebook('print(1 + 1)', kernel='no-such-kernel'))
+    target = tmp_path / 'out' / 'chapter_pytorch.ipynb'
+    with pytest.raises(execute.ExecutionError, match="kernel 'no-such-kernel', which is not installed"):
+        execute.execute(source, target, cell_timeout=60)
+    execute.execute(source, target, cell_timeout=60, kernel='python3')
+    assert nbformat.read(str(target), as_version=4).cells[0].outputs[0].text == '2\n'
