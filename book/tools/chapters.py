@@ -74,11 +74,14 @@ def notebooks(chapter, root=ROOT):
 
 
 def code_hash(path):
-    """SHA-256 of a notebook's code cells (their sources, in order): what a reference run of
-    it must match to count as current."""
+    """SHA-256 of a notebook's code cells but its install cell (their sources, in order): what
+    a reference run of it must match to count as current. The install cell computes nothing
+    (it installs d2lmini where it is missing; a run's record gives the versions it used), so
+    its wording and release tag may change without making a reference run stale."""
     import hashlib
     cells = json.loads(pathlib.Path(path).read_text())['cells']
-    code = '\n\0\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code')
+    code = '\n\0\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code'
+                          and INSTALL_TAG not in c.get('metadata', {}).get('tags', []))
     return hashlib.sha256(code.encode()).hexdigest()
 
 

@@ -7,12 +7,12 @@ from a built wheel (no editable install, no repository on the path).
 * MXNet on Python 3.12: the same with `.venv-mxnet312`, which `make setup` fills from the wheel
   and its `[mxnet]` extra (numpy 1.26 and setuptools there).
 * MXNet on Python 3.13: its install cell stops with a message that says why and what to do.
-* The built wheel and sdist hold LICENSE; every notebook carries its figures as attachments and
-  asks Colab for a GPU if its framework's pip package can use one.
+* A failed install says in one line what failed and what the reader can do.
+* The built wheel and sdist hold LICENSE; every notebook links its figures in the form Colab and
+  GitHub show and asks Colab for a GPU if its framework's pip package can use one.
 
 Slow (a venv and a PyTorch install): about a minute on 2 CPU cores.
 """
-import base64
 import glob
 import json
 import os
@@ -29,6 +29,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from book.tools import figures
 from d2lmini import frameworks
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -164,6 +165,22 @@ def test_mxnet_install_cell_explains_python_313(tmp_path):
     assert result.stdout == ''                                  # nothing installed, nothing printed
 
 
+@pytest.mark.parametrize('fw', ('pytorch', 'jax'))
+def test_a_failed_install_says_what_failed_and_what_to_do(fw, tmp_path):
+    source = install_cell(nbformat.read(notebook(fw), as_version=4)).source
+    # Isolated (-I -S): no d2lmini, and no pip either, so the install fails at once, offline.
+    result = subprocess.run([sys.executable, '-I', '-S', '-c', source], capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert result.returncode != 0 and result.stdout == ''
+    message = result.stderr.strip().splitlines()[-1]
+    extra = {'pytorch': 'torch'}.get(fw, fw)
+    assert message.startswith(f'RuntimeError: pip could not install d2lmini[{extra}] @ '
+                              'git+https://github.com/d2lmini/book@v')
+    for hint in ('its message is above', 'run this cell again',
+                 f'pip install "d2lmini[{extra}] @ git+https://github.com/d2lmini/book"'):
+        assert hint in message
+
+
 @pytest.mark.parametrize('fw', FRAMEWORKS)
 def test_install_cell_checks_the_framework_and_pins_a_release(fw):
     nb = nbformat.read(notebook(fw), as_version=4)
@@ -178,7 +195,7 @@ def test_install_cell_checks_the_framework_and_pins_a_release(fw):
 
 
 @pytest.mark.parametrize('fw', FRAMEWORKS)
-def test_notebook_asks_colab_for_a_gpu_it_can_use_and_carries_its_figures(fw):
+def test_notebook_asks_colab_for_a_gpu_it_can_use_and_links_its_figures(fw):
     nb = nbformat.read(notebook(fw), as_version=4)
     if frameworks.get(fw).pip_gpu:
         assert nb.metadata.get('accelerator') == 'GPU'
@@ -189,18 +206,11 @@ def test_notebook_asks_colab_for_a_gpu_it_can_use_and_carries_its_figures(fw):
     for cell in nb.cells:
         if cell.cell_type != 'markdown':
             continue
-        for target in re.findall(r'!\[[^\]]*\]\(([^)\s]+)', cell.source):
-            assert target.startswith('attachment:'), f'image not embedded in the notebook: {target}'
-            name = target[len('attachment:'):]
-            bundle = cell.get('attachments', {}).get(name)
-            assert bundle, f'attachment:{name} is not attached to its cell'
-            data = base64.b64decode(''.join(bundle['image/svg+xml']))
-            assert data == (CHAPTER / 'figures' / name).read_bytes(), (
-                f'{name}: the embedded figure differs from figures/{name}; re-embed it with '
-                f'`python -m book.tools.attachments embed {notebook(fw).relative_to(ROOT)}`')
-            images.append(name)
+        images += [m.group(2) for m in figures.IMAGE.finditer(cell.source)]
         captions += re.findall(r'^\*Figure (\d+):', cell.source, re.MULTILINE)
     assert len(images) >= 2
+    # each a PNG by its address in the repository, rendered from the current SVG (figures.py)
+    assert figures.problems(notebook(fw)) == []
     # numbered in order, one caption per figure, and each one referred to by number in the prose
     assert captions == [str(n) for n in range(1, len(images) + 1)]
     prose = '\n'.join(re.sub(r'^\*Figure \d+:.*$', '', c.source, flags=re.MULTILINE)
