@@ -6,7 +6,8 @@
    notebooks and figures), with the run table from the run records. A training cell of a
    notebook with a reference run (book/<chapter>/reference/, kept_runs.py) shows that run's
    outputs, labelled, and the prose quotes their numbers (showing.py); figure addresses
-   point to the SVGs beside the page (figures.py). A reference run of
+   point to the SVGs beside the page (figures.py), citations and the reference list become
+   sphinxcontrib-bibtex's (citations.py). A reference run of
    older code is labelled so, with a warning here;
 3. render _config.yml/_toc.yml into _build/html with Jupyter Book, warnings as errors."""
 import argparse
@@ -18,7 +19,7 @@ import time
 
 import nbformat
 
-from book.tools import chapters, execute, figures, kept_runs, merge, run_numbers, runs, showing
+from book.tools import chapters, citations, execute, figures, kept_runs, merge, run_numbers, runs, showing
 from d2lmini import budget as d2lmini_budget, frameworks
 
 ROOT = chapters.ROOT
@@ -82,6 +83,7 @@ def merge_chapter(name, sources, colab):
     values = run_numbers.quotes(refs, run_numbers.Facts.of(name))
     showing.quote_cells(page, values, page_path.relative_to(ROOT).as_posix())
     figures.localize(page, name)        # the notebooks' figure addresses -> the SVGs beside
+    citations.to_book(page, where=page_path.relative_to(ROOT).as_posix())   # -> {cite:p}, bibliography
     nbformat.write(page, page_path)
     return page_path
 
@@ -133,5 +135,5 @@ if __name__ == '__main__':
     try:
         main()
     except (BuildError, chapters.ChapterError, execute.ExecutionError, merge.MergeError,
-            figures.FigureError, kept_runs.ReferenceRunError) as error:
+            figures.FigureError, citations.CitationError, kept_runs.ReferenceRunError) as error:
         sys.exit(f'\nbuild_book: {error}')

@@ -17,6 +17,9 @@ import nbformat
 from book.tools import runs
 
 NOTE_TAG = 'framework-note'
+# A note only for a notebook read alone (Colab, GitHub, a download), such as the one under the
+# title that names its framework: the page, whose tabs name them all, leaves it out.
+NOTEBOOK_ONLY_TAG = 'notebook-only'
 META_KEY = 'framework_tabs'
 
 
@@ -161,10 +164,17 @@ def _with_header(cell, header):
             + ([_markdown_cell(rest, cell)] if rest.strip() else []))
 
 
+def _without_notebook_only(nb):
+    nb = copy.copy(nb)
+    nb.cells = [c for c in nb.cells if NOTEBOOK_ONLY_TAG not in tags(c)]
+    return nb
+
+
 def merge(notebooks, names, header=''):
     """One notebook from executed notebooks (framework id -> notebook, in book order). names:
-    framework id -> the notebook's name in messages; header: markdown to put after the title."""
-    layouts = {fw: layout(nb, names[fw]) for fw, nb in notebooks.items()}
+    framework id -> the notebook's name in messages; header: markdown to put after the title.
+    Notes tagged NOTEBOOK_ONLY_TAG are left out."""
+    layouts = {fw: layout(_without_notebook_only(nb), names[fw]) for fw, nb in notebooks.items()}
     check_structure(layouts)
     ref = next(iter(layouts.values()))
     cells = [] if ref.shared or not header else [_markdown_cell(header)]

@@ -282,3 +282,14 @@ def test_a_reference_label_says_from_the_record_whether_the_run_was_resumed():
     assert ', 1 h 02 min in one go, 2026-11-29' in label(1)
     assert '1 h 02 min in 2 parts (resumed from a checkpoint once), 2026' in label(2)
     assert '1 h 02 min in 3 parts (resumed from a checkpoint 2 times), 2026' in label(3)
+
+
+def test_notes_only_for_a_notebook_read_alone_are_left_out_of_the_page():
+    notebooks = {fw: demo_chapter.notebook(fw) for fw in IDS}
+    for fw, nb in notebooks.items():
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(
+            f'This notebook is the {fw} version.', metadata={'tags': ['framework-note', 'notebook-only']}))
+    page = merge.merge(notebooks, {fw: f'demo_{fw}.ipynb' for fw in IDS})
+    assert not any('version.' in c.source for c in page.cells)
+    assert [c.source for c in page.cells] == [c.source for c in merged().cells]
+    assert len(notebooks['jax'].cells[1].source) > 0, 'the notebooks themselves keep it'

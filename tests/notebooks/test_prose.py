@@ -57,3 +57,12 @@ def test_committed_outputs_are_free_of_local_paths(chapter):
         text = path.read_text()
         for fragment in ('/root/', '/tmp/', '/work/', '/home/', str(chapters.ROOT)):
             assert fragment not in text, f'{path.name} shows a local path ({fragment})'
+
+
+def test_a_notebook_read_alone_names_its_framework_under_the_title(chapter):
+    """In Colab or on GitHub only this says which version is open (the page's tabs say it
+    there, so the page leaves the note out)."""
+    for fw, nb in chapter[1].items():
+        note = nb.cells[1]
+        assert merge.NOTEBOOK_ONLY_TAG in note.metadata.get('tags', []) and merge.NOTE_TAG in note.metadata.tags
+        assert f'**{frameworks.get(fw).label}**' in note.source

@@ -1,0 +1,75 @@
+"""Citations as every front end reads them (citations.py): linked author-year text and a written
+reference list in the notebooks, sphinxcontrib-bibtex's roles and bibliography in the book."""
+import nbformat
+import pytest
+
+from book.tools import chapters, citations
+
+BIB = '''@inproceedings{one2015,
+  author = {Szegedy, Christian and Liu, Wei and Jia, Yangqing},
+  title = {Going {Deeper}}, booktitle = {CVPR}, year = {2015}, doi = {10.1/x},
+}
+@misc{two2017,
+  author = {Xiao, Han}, title = {Data}, year = {2017}, eprint = {1708.07747}, archiveprefix = {arXiv},
+}
+'''
+ONE = '([Szegedy et al., 2015](https://doi.org/10.1/x))'
+TWO = '[Xiao, 2017](https://arxiv.org/abs/1708.07747)'
+
+
+@pytest.fixture
+def root(tmp_path):
+    (tmp_path / 'references.bib').write_text(BIB)
+    return tmp_path
+
+
+def notebook(*sources):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(s) for s in sources]
+    return nb
+
+
+def test_the_list_is_written_from_the_bib_for_what_is_cited(root):
+    nb = notebook(f'Deeper {ONE}, then data ({TWO}; [Szegedy et al., 2015](https://doi.org/10.1/x)).',
+                  'A link ([not a citation](https://example.org)).',
+                  '## References\n\n<!-- references -->\nold\n<!-- end references -->')
+    citations.write_list(nb, root)
+    assert nb.cells[2].source == (
+        '## References\n\n<!-- references -->\n'
+        '- Szegedy, C., Liu, W., & Jia, Y. (2015). Going Deeper. *CVPR*. <https://doi.org/10.1/x>\n'
+        '- Xiao, H. (2017). Data. <https://arxiv.org/abs/1708.07747>\n<!-- end references -->')
+
+
+def test_a_citation_that_matches_no_entry_or_misreads_it_is_named(root):
+    with pytest.raises(citations.CitationError, match=r'\[Lin et al., 2014\]\(https://x.org\) links no entry'):
+        citations.write_list(notebook('([Lin et al., 2014](https://x.org))'), root)
+    with pytest.raises(citations.CitationError, match=r'\[Xiao et al., 2017\] cites two2017, which reads \[Xiao, 2017\]'):
+        citations.write_list(notebook('([Xiao et al., 2017](https://arxiv.org/abs/1708.07747))'), root)
+    with pytest.raises(citations.CitationError, match='needs one reference list'):
+        citations.write_list(notebook(ONE), root)
+
+
+def test_the_book_gets_roles_and_the_bibliography(root):
+    nb = notebook(f'Deeper {ONE}, data ({TWO}; [Szegedy et al., 2015](https://doi.org/10.1/x)).',
+                  'A link ([not a citation](https://example.org)).',
+                  '## References\n\n<!-- references -->\n- a line\n<!-- end references -->')
+    citations.to_book(nb, root)
+    assert nb.cells[0].source == 'Deeper {cite:p}`one2015`, data {cite:p}`two2017,one2015`.'
+    assert nb.cells[1].source == 'A link ([not a citation](https://example.org)).'
+    assert nb.cells[2].source == ('## References\n\n```{bibliography}\n'
+                                  ':filter: docname in docnames\n```')
+
+
+@pytest.mark.parametrize('chapter', chapters.chapters())
+def test_the_chapters_cite_in_a_form_every_front_end_reads(chapter):
+    for path in chapters.notebooks(chapter).values():
+        nb = nbformat.read(str(path), as_version=4)
+        text = '\n'.join(c.source for c in nb.cells if c.cell_type == 'markdown')
+        for raw in ('{cite', '{bibliography}', ':filter:'):
+            assert raw not in text, f'{path.name}: {raw} shows raw outside the book'
+        assert citations.cited(text, where=path.name), f'{path.name} cites nothing'
+        before = nbformat.writes(nb)
+        citations.write_list(nb, where=path.name)
+        assert nbformat.writes(nb) == before, (
+            f'{path.name}: its reference list is not the one references.bib gives: run '
+            f'python -m book.tools.citations {path.relative_to(chapters.ROOT)}')
