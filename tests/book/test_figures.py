@@ -130,3 +130,7 @@ def test_page_shows_the_figures_captions_citations_and_bibliography(chapter):
     ids = {e.get('id') for e in entries}
     assert targets == ids, 'every citation links an entry of the bibliography, and every entry is cited'
     assert '[Szegedy et al., 2015]' in text and '{cite' not in text
+    # one style: the list labels its entries as the text cites them, not 'SLJ+15'
+    labels = [re.sub(r'\s+', ' ', e.select_one('.label').get_text()).strip(' []') for e in entries]
+    assert labels and all(re.fullmatch(r'[A-Z][^,]*, \d{4}', label) for label in labels), labels
+    assert 'Szegedy et al., 2015' in labels
