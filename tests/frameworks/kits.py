@@ -6,10 +6,16 @@ import importlib
 
 import numpy as np
 
+from d2lmini import frameworks
+
 
 class Kit:
     module_name = None
-    layout = None
+
+    @property
+    def layout(self):
+        """Its image batches' axis order, from the registry (d2lmini/frameworks.py)."""
+        return next(fw.layout for fw in frameworks.FRAMEWORKS if fw.module == self.module_name)
 
     @property
     def d2l(self):
@@ -86,7 +92,7 @@ class Kit:
 
 
 class TorchKit(Kit):
-    module_name, layout = 'torch', 'NCHW'
+    module_name = 'torch'
 
     def make_net(self, linear, outputs=10):
         from torch import nn
@@ -148,7 +154,7 @@ class TorchKit(Kit):
 
 
 class TensorFlowKit(Kit):
-    module_name, layout = 'tensorflow', 'NHWC'
+    module_name = 'tensorflow'
 
     def make_net(self, linear, outputs=10):
         import tensorflow as tf
@@ -210,7 +216,7 @@ class TensorFlowKit(Kit):
 
 
 class JaxKit(Kit):
-    module_name, layout = 'jax', 'NHWC'
+    module_name = 'jax'
 
     def _make_small_cnn(self, data, lr=0.1, linear=False, outputs=10):
         from flax import linen as nn
@@ -333,7 +339,7 @@ class JaxKit(Kit):
 
 
 class MXNetKit(Kit):
-    module_name, layout = 'mxnet', 'NCHW'
+    module_name = 'mxnet'
 
     def make_net(self, linear, outputs=10):
         from mxnet.gluon import nn

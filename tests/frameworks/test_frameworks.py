@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from d2lmini import checkpoint, record
+from d2lmini import checkpoint, frameworks, record
 from d2lmini.errors import CheckpointError, NonFiniteLossError
 from kits import KITS
 
@@ -301,7 +301,8 @@ def test_callbacks_run_in_order_and_the_run_record_describes_the_run(kit, monkey
                      'epoch_start 1', 'step', 'step', 'epoch_end 2', 'fit_end finished']
     run = trainer.record
     assert json.loads(json.dumps(run, allow_nan=False)) == run
-    assert run['framework'] == {'torch': 'pytorch'}.get(kit.module_name, kit.module_name)
+    assert run['framework'] == next(fw.id for fw in frameworks.FRAMEWORKS
+                                    if fw.module == kit.module_name)
     assert run['budget']['name'] == 'full' and run['device']['type'] == 'cpu'
     assert (run['epochs_requested'], run['epochs_run'], run['steps']) == (2, 2, 4)
     assert run['history'] == trainer.history and run['status'] == 'finished'

@@ -149,7 +149,7 @@ def test_same_function_in_every_fw(chapter, fw, tmp_path):
         logits, num_params, summary = mxnet_result(reference, tmp_path)
     else:
         logits, num_params, summary = globals()[f'{fw}_result'](reference)
-    layout = 'NHWC' if fw in ('tensorflow', 'jax') else 'NCHW'   # as the code above feeds them
+    layout = frameworks.get(fw).layout      # as the code above feeds them
     assert num_params == spec['parameters']
     assert module_shapes(summary, layout) == module_shapes(reference['summary'], 'NCHW') == [
         tuple(shape) for shape in spec['module_output_shapes']]

@@ -34,7 +34,7 @@ from d2lmini import frameworks
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHAPTER = ROOT / 'book' / 'googlenet'
-FRAMEWORKS = ('pytorch', 'tensorflow', 'jax', 'mxnet')
+FRAMEWORKS = frameworks.IDS
 MODULES = {'pytorch': ['torch'], 'tensorflow': ['tensorflow'], 'jax': ['jax', 'flax', 'optax'],
            'mxnet': ['mxnet']}
 VENV_MX312 = ROOT / '.venv-mxnet312'
@@ -173,7 +173,7 @@ def test_a_failed_install_says_what_failed_and_what_to_do(fw, tmp_path):
                             text=True, cwd=tmp_path)
     assert result.returncode != 0 and result.stdout == ''
     message = result.stderr.strip().splitlines()[-1]
-    extra = {'pytorch': 'torch'}.get(fw, fw)
+    extra = frameworks.get(fw).extra
     assert message.startswith(f'RuntimeError: pip could not install d2lmini[{extra}] @ '
                               'git+https://github.com/d2lmini/book@v')
     for hint in ('its message is above', 'run this cell again',
@@ -186,7 +186,7 @@ def test_install_cell_checks_the_framework_and_pins_a_release(fw):
     nb = nbformat.read(notebook(fw), as_version=4)
     source = install_cell(nb).source
     version = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['version']
-    extra = {'pytorch': 'torch'}.get(fw, fw)
+    extra = frameworks.get(fw).extra
     specs = re.findall(r"'(d2lmini\[[^']+)'", source)
     assert specs == [f'd2lmini[{extra}] @ git+https://github.com/d2lmini/book@v{version}']
     checked = re.search(r'for name in \(([^)]*)\)', source).group(1)
