@@ -40,17 +40,29 @@ def budget_and_timeout(explicit_timeout=None, environ=os.environ):
     return budget, explicit_timeout or (900 if budget == 'smoke' else 14400)
 
 
-def colab_links(root=ROOT):
-    """A function from a notebook's path (relative to the book root) to its Colab address."""
+def _repository_blob(root, purpose):
+    """'<owner>/<repo>/blob/<branch>[/<path_to_book>]' from _config.yml's `repository:`."""
     repository = yaml.safe_load((root / '_config.yml').read_text()).get('repository') or {}
     url, branch = repository.get('url', ''), repository.get('branch', 'main')
     match = re.fullmatch(r'https://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?', url or '')
     if not match:
         raise BuildError(f'_config.yml: repository.url must be a GitHub repository address '
-                         f'(https://github.com/<owner>/<repo>) for the Colab links, not {url!r}')
-    prefix = '/'.join(p for p in (*match.groups(), 'blob', branch,
-                                  (repository.get('path_to_book') or '').strip('/')) if p)
+                         f'(https://github.com/<owner>/<repo>) for {purpose}, not {url!r}')
+    return '/'.join(p for p in (*match.groups(), 'blob', branch,
+                                (repository.get('path_to_book') or '').strip('/')) if p)
+
+
+def colab_links(root=ROOT):
+    """A function from a notebook's path (relative to the book root) to its Colab address."""
+    prefix = _repository_blob(root, 'the Colab links')
     return lambda path: f'https://colab.research.google.com/github/{prefix}/{path}'
+
+
+def github_links(root=ROOT):
+    """A function from a file's path (relative to the book root) to its page in the public
+    repository on GitHub: where a PDF's links to the book's files point."""
+    prefix = _repository_blob(root, 'the links to the repository')
+    return lambda path: f'https://github.com/{prefix}/{path}'
 
 
 def executed_path(source):
