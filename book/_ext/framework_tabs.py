@@ -65,8 +65,10 @@ def wrap_framework_cells(app, doctree):
                 node.parent.remove(node)
             placeholder = nodes.paragraph('', f'No remark for {fw.label} here.', classes=['framework-tabs-empty'])
             items.append(_tab_item(fw.id, fw.label, cells or [placeholder], empty=not cells))
-        kind = 'framework-tabs-code' if has_code else 'framework-tabs-notes'
-        tab_set = create_component('tab-set', classes=['sd-tab-set', 'framework-tabs', kind], children=items)
+        # full-width: the theme folds its in-page table of contents away while such a set is on
+        # screen; framework-tabs.css lets code sets use that margin on wide screens
+        kind = ['framework-tabs-code', 'full-width'] if has_code else ['framework-tabs-notes']
+        tab_set = create_component('tab-set', classes=['sd-tab-set', 'framework-tabs', *kind], children=items)
         tab_set.source, tab_set.line = first.source, first.line
         parent.insert(start, tab_set)
 

@@ -40,11 +40,23 @@ def budget_and_timeout(explicit_timeout=None, environ=os.environ):
     return budget, explicit_timeout or (900 if budget == 'smoke' else 14400)
 
 
+def _repository_blob(root):
+    """'<owner>/<repo>/blob/<branch>[/<path_to_book>]' from _config.yml's `repository:`."""
+    owner, repo, branch, book = chapters.github(root)
+    return '/'.join(p for p in (owner, repo, 'blob', branch, book) if p)
+
+
 def colab_links(root=ROOT):
     """A function from a notebook's path (relative to the book root) to its Colab address."""
-    owner, repo, branch, book = chapters.github(root)
-    prefix = '/'.join(p for p in (owner, repo, 'blob', branch, book) if p)
+    prefix = _repository_blob(root)
     return lambda path: f'https://colab.research.google.com/github/{prefix}/{path}'
+
+
+def github_links(root=ROOT):
+    """A function from a file's path (relative to the book root) to its page in the public
+    repository on GitHub: where a PDF's links to the book's files point."""
+    prefix = _repository_blob(root)
+    return lambda path: f'https://github.com/{prefix}/{path}'
 
 
 def executed_path(source):

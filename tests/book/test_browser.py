@@ -56,9 +56,9 @@ def browser():
 class Session:
     """A browser context (one localStorage) that records console errors and outside requests."""
 
-    def __init__(self, browser, server):
+    def __init__(self, browser, server, viewport=None):
         self.server, self.errors, self.outside = server, [], []
-        self.context = browser.new_context(viewport={'width': 1280, 'height': 900})
+        self.context = browser.new_context(viewport=viewport or {'width': 1280, 'height': 900})
         self.context.route('**/*', self._route)
 
     def _route(self, route):
@@ -181,6 +181,54 @@ def test_outputs_wrap_within_the_column(browser, server):
             .map((pre) => [pre.scrollWidth, pre.clientWidth, pre.textContent.split('\\n')[0].slice(0, 60)])''')
         assert widths, f'{fw}: no outputs shown'
         assert [w for w in widths if w[0] > w[1] + 1] == [], f'{fw}: outputs wider than the column'
+    assert session.errors == []
+
+
+# Every visible code block that scrolls sideways, and every epoch line of the visible outputs
+# that takes more than one line box (a Range over its characters has one rectangle per box).
+WIDTHS_JS = r'''() => {
+  const visible = (selector) => Array.from(document.querySelectorAll(selector)).filter((e) => e.checkVisibility());
+  const scrolling = visible('article .cell_input pre').filter((pre) => pre.scrollWidth > pre.clientWidth)
+    .map((pre) => `${pre.scrollWidth} > ${pre.clientWidth}: ${pre.textContent.slice(0, 50)}`);
+  const epochs = [], wrapped = [];
+  for (const pre of visible('article .cell_output pre')) {
+    const nodes = [], walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+    let text = '';
+    while (walker.nextNode()) { nodes.push([walker.currentNode, text.length]); text += walker.currentNode.data; }
+    const at = (offset) => {
+      let i = nodes.length - 1;
+      while (i > 0 && nodes[i][1] > offset) i--;
+      return [nodes[i][0], offset - nodes[i][1]];
+    };
+    let start = 0;
+    for (const line of text.split('\n')) {
+      if (/^epoch \d+\/\d+/.test(line)) {
+        const range = document.createRange();
+        range.setStart(...at(start));
+        range.setEnd(...at(start + line.trimEnd().length));
+        const boxes = new Set(Array.from(range.getClientRects()).filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+        epochs.push(line);
+        if (boxes.size > 1) wrapped.push(line);
+      }
+      start += line.length + 1;
+    }
+  }
+  return {codes: visible('article .cell_input pre').length, scrolling, epochs: epochs.length, wrapped};
+}'''
+
+
+def test_code_and_epoch_lines_fit_a_1280_pixel_window(browser, server):
+    """At a common laptop width, no code cell scrolls sideways and every epoch line of the
+    training outputs stays on one line, in every framework's tab."""
+    require_built_book()
+    session = Session(browser, server, viewport={'width': 1280, 'height': 800})
+    page = session.open(chapter_url())
+    for fw in IDS:
+        page.locator(f'.sd-tab-set.framework-tabs > label[data-sync-id="{fw}"]').first.click()
+        state = page.evaluate(WIDTHS_JS)
+        assert state['codes'] and state['epochs'], f'{fw}: no code cells or no epoch lines shown: {state}'
+        assert state['scrolling'] == [], f'{fw}: code cells that scroll sideways at 1280 px'
+        assert state['wrapped'] == [], f'{fw}: epoch lines on two lines at 1280 px'
     assert session.errors == []
 
 

@@ -58,3 +58,10 @@ def test_budget_is_parsed_as_d2lmini_parses_it():
     assert build_book.budget_and_timeout(60, {'D2LMINI_BUDGET': 'full'}) == ('full', 60)
     with pytest.raises(build_book.BuildError, match="'tiny' is not one of"):
         build_book.budget_and_timeout(None, {'D2LMINI_BUDGET': 'tiny'})
+
+
+def test_github_links_point_at_the_files_in_the_repository(tmp_path):
+    root = write(tmp_path, config='repository:\n  url: https://github.com/a/b.git\n  branch: dev\n'
+                                  '  path_to_book: docs\n')
+    assert build_book.github_links(root)('book/x/x_jax.ipynb') == (
+        'https://github.com/a/b/blob/dev/docs/book/x/x_jax.ipynb')
