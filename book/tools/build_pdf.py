@@ -17,7 +17,6 @@ import argparse
 import functools
 import http.server
 import pathlib
-import re
 import shutil
 import subprocess
 import sys
