@@ -95,8 +95,11 @@ def test_notes_sit_in_their_frameworks_tab(chapter):
     for fw in FRAMEWORKS:
         notes = [c for c in executed(chapter, fw).cells
                  if c.cell_type == 'markdown' and merge.NOTE_TAG in merge.tags(c)]
+        alone = [c for c in notes if merge.NOTEBOOK_ONLY_TAG in merge.tags(c)]
         rendered = [n for tab_set in tab_sets(page) for n in tabs_of(tab_set)[fw].select('div.framework-note')]
-        assert len(rendered) == len(notes), fw
+        assert len(rendered) == len(notes) - len(alone), fw
+        for note in alone:          # for a notebook read alone: not on the page
+            assert squash(note.source.strip('*'))[:40] not in squash(page.get_text())
         assert not page.select('div.framework-note:not(.sd-tab-content div.framework-note)')
 
 

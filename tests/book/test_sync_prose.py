@@ -26,17 +26,17 @@ def edit(root, fw, index, source, **fields):
 def test_shared_prose_is_copied_and_the_rest_left_alone(root):
     png = {'x.png': {'image/png': demo_chapter.PNG_1X1}}
     edit(root, 'jax', 0, '# Demo chapter\n\nRewritten in the JAX notebook.', attachments=png)
-    edit(root, 'tensorflow', 3, '## A model\n\nAn older text.')
+    edit(root, 'tensorflow', 4, '## A model\n\nAn older text.')     # cell 1 notes the framework
     before = read(root)
     changed = sync_prose.sync('demo', 'jax', root)
     after = read(root)
     path = lambda fw: chapters.notebook_path('demo', fw, root)
-    assert changed == {path('pytorch'): [0], path('tensorflow'): [0, 3], path('mxnet'): [0]}
+    assert changed == {path('pytorch'): [0], path('tensorflow'): [0, 4], path('mxnet'): [0]}
     merge.check_structure({fw: merge.layout(nb, fw) for fw, nb in after.items()})   # same prose now
     for fw, nb in after.items():
         assert nb.cells[0].source == '# Demo chapter\n\nRewritten in the JAX notebook.'
         assert nb.cells[0].attachments == png
-        assert nb.cells[3].source == before['jax'].cells[3].source
+        assert nb.cells[4].source == before['jax'].cells[4].source
         unshared = lambda notebook: [c for c in notebook.cells if not merge.is_shared(c)]
         assert unshared(nb) == unshared(before[fw])          # notes and code untouched
         assert [c.id for c in nb.cells] == [c.id for c in before[fw].cells]
@@ -58,5 +58,5 @@ def test_a_differing_structure_is_refused_naming_the_cells(root):
     with pytest.raises(merge.MergeError) as error:
         sync_prose.sync('demo', 'pytorch', root)
     assert 'book/demo/demo_mxnet.ipynb has no cells' in str(error.value)
-    assert 'book/demo/demo_mxnet.ipynb after cell 5, before cell 6: nothing' in str(error.value)
+    assert 'book/demo/demo_mxnet.ipynb after cell 6, before cell 7: nothing' in str(error.value)
     assert {fw: path.read_bytes() for fw, path in chapters.notebooks('demo', root).items()} == before
