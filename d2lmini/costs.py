@@ -69,7 +69,8 @@ class Layer:
 
     name: where the layer is in the model, in the framework's terms (for messages).
     class_name: its framework class ('Conv2d', 'Conv2D', 'Conv', ...), for messages.
-    child: the position of the model's top-level child (of `model.net`) it belongs to.
+    child: the position of the model's top-level child (of `model.net`) it belongs to; the
+    report numbers anew, in order, the children that have rows.
     kind: one of KINDS. in_shape, out_shape: per example, channels first (`channels_first`).
     kernel, stride: window sizes and strides of a convolution or pooling (an int stands for
     the same size along every spatial axis). groups: a convolution's groups. bias: whether it
@@ -198,7 +199,8 @@ def _fold_padding(layers):
 
 class Report:
     """A cost report: `rows` (Row: layer and cost, in call order), `total` (a Cost),
-    `by_child()` (Cost per top-level child) and `batch`. `print(report)` shows it as a table,
+    `by_child()` (Cost per top-level child: those with rows, numbered 0, 1, ... in order)
+    and `batch`. `print(report)` shows it as a table,
     the same in every framework.
 
     `layers`: Layers in call order (as an adapter describes them); `batch`: the examples per
@@ -210,6 +212,11 @@ class Report:
         if unknown not in ('raise', 'zero'):
             raise ValueError(f"unknown must be 'raise' or 'zero', not {unknown!r}")
         layers = _fold_padding(layers)
+        # Number the children that have rows 0, 1, ...: a ReLU module at the top of PyTorch's
+        # net, fused into the convolution in Keras, must not shift the numbers after it.
+        numbers = {}
+        layers = [dataclasses.replace(layer, child=numbers.setdefault(layer.child, len(numbers)))
+                  for layer in layers]
         strangers = [f'{layer.name} ({layer.class_name})' for layer in layers
                      if layer.kind == 'unknown']
         if strangers and unknown == 'raise':

@@ -174,6 +174,8 @@ def describe_layer(block, name, child, in_shape, out_shape):
                            costs.channels_first(in_shape, 'NCHW'),
                            costs.channels_first(out_shape, 'NCHW'), **details)
     if isinstance(block, gluon.nn.Dense):
+        if block._flatten:      # it reads its input as one vector per example
+            in_shape = (in_shape[0], int(np.prod(in_shape[1:])))
         return layer('dense', in_channels=block.weight.shape[1], out_channels=block._units,
                      bias=block.bias is not None)
     if _counted(block):
