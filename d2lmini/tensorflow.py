@@ -131,10 +131,12 @@ class Module(Steps, tf.keras.Model, HyperParameters):
         (print it for a table), the same as in the other frameworks. Leaves are described
         from one forward pass with `training=False`, as `layer_summary` runs it. `unknown`:
         'raise' (CostError naming a layer the report does not know) or 'zero'."""
-        layers, reporters = [], []
+        layers, reporters, seen = [], [], set()
         for position, (child_name, child) in enumerate(self._top_level_children()):
             for layer in sublayers(child):
-                if not (getattr(layer, '_layers', None) or getattr(layer, 'layers', None)):
+                leaf = not (getattr(layer, '_layers', None) or getattr(layer, 'layers', None))
+                if leaf and id(layer) not in seen:      # a shared layer: wrapped once
+                    seen.add(id(layer))
                     name = child_name or child.name
                     name = name if layer is child else f'{name}/{layer.name}'
                     reporters.append((layer, lambda inputs, output, name=name, layer=layer,
