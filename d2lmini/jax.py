@@ -24,7 +24,7 @@ from flax import linen as nn
 from flax import traverse_util
 from flax.training import train_state
 
-from d2lmini import fashion_mnist, initializers, training
+from d2lmini import costs, fashion_mnist, initializers, jax_max_pool, training
 from d2lmini.steps import mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -183,6 +183,137 @@ class Module(nn.Module, HyperParameters):
             return output
         with nn.intercept_methods(report):
             return self(X)
+
+
+    @nn.nowrap
+    def cost_report(self, X_shape, unknown='raise'):
+        """The multiply-adds, parameters, bytes moved and arithmetic intensity of each leaf
+        layer, and their totals, for an input of `X_shape` (NHWC): a `d2lmini.costs.Report`
+        (print it for a table), the same as in the other frameworks. Shapes only: nothing is
+        computed, and no key is drawn from d2lmini's seeded stream.
+
+        Leaves are Flax modules that call no other module, the functions that are layers of
+        an `nn.Sequential` (pooling, activations: each is classified by its jaxpr, see
+        `describe_function`) and every call of `d2l.max_pool`. A function called inside a
+        module's own `__call__` (`nn.max_pool(x)` in a compact method, a concatenation) is
+        not seen: its MACs are none, but its bytes are missing. `unknown`: 'raise'
+        (CostError naming a layer the report does not know) or 'zero'."""
+        layers = []
+        jax.eval_shape(functools.partial(
+            self.init, method=lambda module, X: module._describe_layers(X, layers)),
+            jax.random.PRNGKey(0), jnp.zeros(X_shape, jnp.float32))
+        return costs.Report(layers, X_shape[0], unknown)
+
+    def _describe_layers(self, X, layers):
+        """Run the model on X, appending a `costs.Layer` to `layers` for each leaf called."""
+        net = getattr(self, 'net', None)
+        top = net if isinstance(net, nn.Module) else self
+        where = {'child': 0, 'path': ''}       # the top-level child running, and its path
+        positions = {}                          # top-level children by order of first call
+        calls = [0]                             # module calls so far: a leaf makes none
+
+        def observe_pool(inputs, outputs, window_shape, strides):
+            layers.append(describe('max_pool', f'{where["path"]}/max_pool', 'max_pool',
+                                   inputs.shape, outputs.shape, kernel=window_shape,
+                                   stride=strides or 1))
+
+        def describe(kind, name, class_name, in_shape, out_shape, **details):
+            return costs.Layer(name, class_name, where['child'], kind,
+                               costs.channels_first(in_shape, 'NHWC'),
+                               costs.channels_first(out_shape, 'NHWC'), **details)
+
+        def run_sequential(module, X):
+            for index, layer in enumerate(module.layers):
+                if module is top:
+                    where['child'] = index
+                if isinstance(layer, nn.Module):
+                    X = layer(X)
+                    continue
+                where['path'] = f'{"/".join(module.scope.path)}/layers_{index}'
+                pools, Y = len(layers), layer(X)
+                if len(layers) == pools:        # no d2l.max_pool inside: look at its jaxpr
+                    kind, details = describe_function(layer, X)
+                    name = getattr(layer, '__name__', type(layer).__name__)
+                    layers.append(describe(kind, where['path'], name, X.shape, Y.shape,
+                                           **details))
+                X = Y
+            return X
+
+        def intercept(call, args, kwargs, context):
+            module = context.module
+            if context.method_name != '__call__':
+                return call(*args, **kwargs)
+            calls[0] += 1
+            before, outer = calls[0], dict(where)
+            if module.parent is top and not isinstance(top, nn.Sequential):
+                where['child'] = positions.setdefault(module.name, len(positions))
+            where['path'] = '/'.join(module.scope.path)
+            try:
+                if isinstance(module, nn.Sequential) and len(args) == 1 and not kwargs:
+                    return run_sequential(module, args[0])
+                output = call(*args, **kwargs)
+                if calls[0] == before:          # a leaf
+                    layers.append(describe_module(module, args[0], output, describe))
+                return output
+            finally:
+                where.update(outer)
+        jax_max_pool.observers.append(observe_pool)
+        try:
+            with nn.intercept_methods(intercept):
+                return self(X)
+        finally:
+            jax_max_pool.observers.remove(observe_pool)
+
+
+def describe_module(module, X, Y, describe):
+    """The `costs.Layer` of a leaf Flax module that turned X into Y (NHWC), made by
+    `describe(kind, name, class_name, in_shape, out_shape, **details)`."""
+    name, class_name = '/'.join(module.scope.path), type(module).__name__
+    if isinstance(module, nn.Conv) and not isinstance(module, nn.ConvTranspose):
+        return describe('conv', name, class_name, X.shape, Y.shape, kernel=module.kernel_size,
+                        stride=module.strides or 1, groups=module.feature_group_count,
+                        bias=module.use_bias)
+    if isinstance(module, nn.Dense):
+        return describe('dense', name, class_name, X.shape, Y.shape, in_channels=X.shape[-1],
+                        out_channels=module.features, bias=module.use_bias)
+    kind = 'free' if isinstance(module, nn.Dropout) else 'unknown'
+    return describe(kind, name, class_name, X.shape, Y.shape)
+
+
+def _equations(jaxpr):
+    """The equations of a jaxpr, those of the jaxprs inside it (jit, custom rules) included."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for value in eqn.params.values():
+            inner = getattr(value, 'jaxpr', value)
+            if hasattr(inner, 'eqns'):
+                yield from _equations(inner)
+
+
+def describe_function(function, X):
+    """(kind, details) of a function layer for `costs.Layer`, from its jaxpr for input X
+    (NHWC): a pool (`reduce_window_max`/`_sum`, as `nn.max_pool`/`nn.avg_pool` make it), a
+    global pool (a sum or maximum over the spatial axes, as `X.mean(axis=(1, 2))`), 'free'
+    for any other function that keeps the number of values (activations, reshapes), else
+    'unknown'."""
+    closed = jax.make_jaxpr(function)(jax.ShapeDtypeStruct(X.shape, X.dtype))
+    eqns = {eqn.primitive.name: eqn for eqn in _equations(closed.jaxpr)}
+    Y = closed.out_avals[0]
+    for primitive, kind in (('reduce_window_max', 'max_pool'),
+                            ('reduce_window_sum', 'avg_pool')):
+        if primitive in eqns:
+            params = eqns[primitive].params
+            return kind, dict(kernel=params['window_dimensions'][1:-1],
+                              stride=params['window_strides'][1:-1])
+    if Y.size == X.size:
+        return 'free', {}
+    channels_kept = Y.shape[0] == X.shape[0] and Y.shape[-1] == X.shape[-1]
+    if channels_kept and all(d == 1 for d in Y.shape[1:-1]):
+        for primitive, kind in (('reduce_sum', 'global_avg_pool'),
+                                ('reduce_max', 'global_max_pool')):
+            if primitive in eqns:
+                return kind, {}
+    return 'unknown', {}
 
 
 class Classifier(Module):

@@ -7,7 +7,11 @@ import jax.numpy as jnp
 from jax import lax
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+# Called as observe(inputs, outputs, window_shape, strides) by every `max_pool` while listed:
+# a pool is a function call, not a Flax module, and d2lmini's cost report must see it.
+observers = []
+
+
 def max_pool(inputs, window_shape, strides=None, padding='VALID'):
     """`flax.linen.max_pool` for NHWC-style (batch, spatial..., features) inputs, with the same
     outputs and gradients, ties included, computed several times faster on the CPU.
@@ -18,6 +22,14 @@ def max_pool(inputs, window_shape, strides=None, padding='VALID'):
     window's strided views of the padded input, and the backward pass sends each output's
     gradient to the first maximum in window order, as `select_and_scatter` does.
     """
+    outputs = _max_pool(inputs, window_shape, strides, padding)
+    for observe in observers:
+        observe(inputs, outputs, window_shape, strides)
+    return outputs
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _max_pool(inputs, window_shape, strides, padding):
     return functools.reduce(jnp.maximum, _max_pool_views(inputs, window_shape, strides, padding))
 
 
@@ -47,7 +59,7 @@ def _max_pool_views(inputs, window_shape, strides, padding):
 
 
 def _max_pool_fwd(inputs, window_shape, strides, padding):
-    outputs = max_pool(inputs, window_shape, strides, padding)
+    outputs = _max_pool(inputs, window_shape, strides, padding)
     return outputs, (inputs, outputs)
 
 
@@ -65,4 +77,4 @@ def _max_pool_bwd(window_shape, strides, padding, residuals, grad):
     return to_inputs(tuple(jnp.where(first == index, grad, 0) for index in range(len(views))))
 
 
-max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
+_max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)

@@ -19,7 +19,7 @@ os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
 import mxnet as mx  # noqa: E402 (must come after the two fixes above)
 from mxnet import autograd, gluon, init  # noqa: E402
 
-from d2lmini import fashion_mnist, initializers, training  # noqa: E402
+from d2lmini import costs, fashion_mnist, initializers, training  # noqa: E402
 from d2lmini.steps import Steps, mean_if  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,F401 (API)
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
@@ -102,12 +102,34 @@ class Module(Steps, gluon.HybridBlock, HyperParameters):
         # Gluon keeps a block's children in registration order
         children = top_level_children(self, lambda net: isinstance(net, gluon.Block),
                                        lambda top: top._children.items())
+        self._forward_with_hooks(X_shape, [child.register_forward_hook(
+            lambda block, inputs, output, name=name: print_layer_shape(
+                layer_label(name, block), output.shape))
+            for name, child in children])
+
+    def cost_report(self, X_shape, unknown='raise'):
+        """The multiply-adds, parameters, bytes moved and arithmetic intensity of each leaf
+        layer, and their totals, for an input of `X_shape` (NCHW): a `d2lmini.costs.Report`
+        (print it for a table), the same as in the other frameworks. Leaves are described
+        from one forward pass with `layer_summary`'s care (nothing changes but missing
+        parameters, which are initialized). `unknown`: 'raise' (CostError naming a layer
+        the report does not know) or 'zero'."""
+        children = top_level_children(self, lambda net: isinstance(net, gluon.Block),
+                                      lambda top: top._children.items())
+        layers, hooks = [], []
+        for position, (child_name, child) in enumerate(children):
+            for name, block in leaf_blocks(child, child_name):
+                hooks.append(block.register_forward_hook(
+                    lambda block, inputs, output, name=name, child=position: layers.append(
+                        describe_layer(block, name, child, inputs[0].shape, output.shape))))
+        self._forward_with_hooks(X_shape, hooks)
+        return costs.Report(layers, X_shape[0], unknown)
+
+    def _forward_with_hooks(self, X_shape, hooks):
+        """One forward pass of a random input of `X_shape` in inference mode, imperatively
+        (so that the hooks run), then detach `hooks`."""
         initialize_missing(self)
         X = mx.nd.array(np.random.default_rng(0).standard_normal(X_shape), dtype='float32')
-        hooks = [child.register_forward_hook(
-                     lambda block, inputs, output, name=name: print_layer_shape(
-                         layer_label(name, block), output.shape))
-                 for name, child in children]
         # A hybridized model runs as one graph, past its children's hooks: run it imperatively.
         hybridized, flags = self._active, dict(self._flags)
         self.hybridize(False)
@@ -119,6 +141,53 @@ class Module(Steps, gluon.HybridBlock, HyperParameters):
                 hook.detach()
             if hybridized:
                 self.hybridize(True, **flags)
+
+
+def _counted(block):
+    """Whether the cost report describes `block` itself: convolutions, dense layers and
+    pooling, even with an activation block inside (`activation='relu'`)."""
+    return (isinstance(block, gluon.nn.conv_layers._Conv) and block._op_name == 'Convolution'
+            or isinstance(block, (gluon.nn.Dense, gluon.nn.conv_layers._Pooling)))
+
+
+def leaf_blocks(block, name):
+    """(name, block) of each block in `block` that the cost report describes: those it
+    counts, and blocks without children."""
+    if _counted(block) or not block._children:
+        yield name, block
+        return
+    for child_name, child in block._children.items():
+        yield from leaf_blocks(child, f'{name}.{child_name}')
+
+
+# Leaf blocks that compute no multiply-adds and are not rows of a cost report (elementwise
+# functions, reshapes); anything else unknown is reported (d2lmini/costs.py).
+FREE_LAYERS = (gluon.nn.Activation, gluon.nn.LeakyReLU, gluon.nn.ELU, gluon.nn.Flatten,
+               gluon.nn.Dropout)
+
+
+def describe_layer(block, name, child, in_shape, out_shape):
+    """A `d2lmini.costs.Layer` for a leaf block that turned an input of `in_shape` into an
+    output of `out_shape` (NCHW batch shapes)."""
+    def layer(kind, **details):
+        return costs.Layer(name, type(block).__name__, child, kind,
+                           costs.channels_first(in_shape, 'NCHW'),
+                           costs.channels_first(out_shape, 'NCHW'), **details)
+    if isinstance(block, gluon.nn.Dense):
+        if block._flatten:      # it reads its input as one vector per example
+            in_shape = (in_shape[0], int(np.prod(in_shape[1:])))
+        return layer('dense', in_channels=block.weight.shape[1], out_channels=block._units,
+                     bias=block.bias is not None)
+    if _counted(block):
+        options = block._kwargs
+        if 'num_group' in options:
+            return layer('conv', kernel=options['kernel'], stride=options['stride'],
+                         groups=options['num_group'], bias=not options['no_bias'])
+        if options['global_pool']:
+            return layer(f'global_{options["pool_type"]}_pool')
+        return layer(f'{options["pool_type"]}_pool', kernel=options['kernel'],
+                     stride=options['stride'])
+    return layer('free' if isinstance(block, FREE_LAYERS) else 'unknown')
 
 
 class Classifier(Module):

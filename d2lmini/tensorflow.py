@@ -32,7 +32,7 @@ with _native_stderr_muted():
     import tensorflow as tf
     tf.config.list_logical_devices()     # initializes the devices now, quietly
 
-from d2lmini import fashion_mnist, initializers, training
+from d2lmini import costs, fashion_mnist, initializers, training
 from d2lmini.steps import Steps  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -119,34 +119,106 @@ class Module(Steps, tf.keras.Model, HyperParameters):
         of the model), in the order the forward pass calls them, for a random input of
         `X_shape` (NHWC). Runs with `training=False`; weights and TensorFlow's global RNG are
         left unchanged (the input comes from a private NumPy generator)."""
+        children = self._top_level_children()
+        self._forward_reporting(X_shape, [(layer, lambda inputs, output, name=name, layer=layer:
+                                           print_layer_shape(layer_label(name, layer),
+                                                             output.shape))
+                                          for name, layer in children])
+
+    def cost_report(self, X_shape, unknown='raise'):
+        """The multiply-adds, parameters, bytes moved and arithmetic intensity of each leaf
+        layer, and their totals, for an input of `X_shape` (NHWC): a `d2lmini.costs.Report`
+        (print it for a table), the same as in the other frameworks. Leaves are described
+        from one forward pass with `training=False`, as `layer_summary` runs it. `unknown`:
+        'raise' (CostError naming a layer the report does not know) or 'zero'."""
+        layers, reporters, seen = [], [], set()
+        for position, (child_name, child) in enumerate(self._top_level_children()):
+            for layer in sublayers(child):
+                leaf = not (getattr(layer, '_layers', None) or getattr(layer, 'layers', None))
+                if leaf and id(layer) not in seen:      # a shared layer: wrapped once
+                    seen.add(id(layer))
+                    name = child_name or child.name
+                    name = name if layer is child else f'{name}/{layer.name}'
+                    reporters.append((layer, lambda inputs, output, name=name, layer=layer,
+                                      child=position: layers.append(describe_layer(
+                                          layer, name, child, inputs.shape, output.shape))))
+        self._forward_reporting(X_shape, reporters)
+        return costs.Report(layers, X_shape[0], unknown)
+
+    def _top_level_children(self):
+        """(name or None, layer) for each top-level layer, as `layer_summary` lists them."""
         def named_layers(top):
             # Keras keeps no child names: a child's name is the attribute that holds it, if any.
             names = {id(value): name for name, value in vars(top).items()}
             return [(names.get(id(layer)), layer)
                     for layer in top._flatten_layers(include_self=False, recursive=False)
                     if not isinstance(layer, tf.keras.layers.InputLayer)]
-        children = top_level_children(
+        return top_level_children(
             self, lambda net: isinstance(net, tf.keras.layers.Layer), named_layers)
+
+    def _forward_reporting(self, X_shape, reporters):
+        """One forward pass with `training=False` of a random input of `X_shape`, calling
+        `report(inputs, output)` for each (layer, report) of `reporters` whenever that layer
+        is called; weights and TensorFlow's global RNG are left unchanged (the input comes
+        from a private NumPy generator)."""
         X = tf.constant(np.random.default_rng(0).standard_normal(X_shape).astype(np.float32))
         if not self.built:
             self(X, training=False)     # build first: building calls the layers too
 
-        def reporting(name, layer):
+        def reporting(layer, report):
             call = layer.call
 
-            def call_and_report(*args, **kwargs):
-                output = call(*args, **kwargs)
-                print_layer_shape(layer_label(name, layer), output.shape)
+            def call_and_report(inputs, *args, **kwargs):
+                output = call(inputs, *args, **kwargs)
+                report(inputs, output)
                 return output
             return call_and_report
-        # Keras layers have no forward hooks: wrap each child's `call` for one forward pass.
-        for name, layer in children:
-            layer.call = reporting(name, layer)
+        # Keras layers have no forward hooks: wrap each layer's `call` for one forward pass.
+        for layer, report in reporters:
+            layer.call = reporting(layer, report)
         try:
             self(X, training=False)
         finally:
-            for _, layer in children:
+            for layer, _ in reporters:
                 del layer.call
+
+
+def _keras_layers(*names):
+    return tuple(getattr(tf.keras.layers, name) for name in names)
+
+
+# What each leaf layer class is to a cost report (d2lmini/costs.py); a layer of none of these
+# classes is unknown to it. 'free': elementwise functions and reshapes, not rows of the report.
+COST_KINDS = [
+    (_keras_layers('Conv1D', 'Conv2D', 'Conv3D'), 'conv'),
+    (_keras_layers('Dense'), 'dense'),
+    (_keras_layers('MaxPool1D', 'MaxPool2D', 'MaxPool3D'), 'max_pool'),
+    (_keras_layers('AveragePooling1D', 'AveragePooling2D', 'AveragePooling3D'), 'avg_pool'),
+    (_keras_layers('GlobalMaxPool1D', 'GlobalMaxPool2D', 'GlobalMaxPool3D'), 'global_max_pool'),
+    (_keras_layers('GlobalAveragePooling1D', 'GlobalAveragePooling2D', 'GlobalAveragePooling3D'),
+     'global_avg_pool'),
+    (_keras_layers('ZeroPadding1D', 'ZeroPadding2D', 'ZeroPadding3D'), 'pad'),
+    (_keras_layers('Activation', 'ReLU', 'LeakyReLU', 'ELU', 'Softmax', 'Flatten', 'Reshape',
+                   'Dropout', 'SpatialDropout2D', 'Identity', 'InputLayer'), 'free'),
+]
+
+
+def describe_layer(layer, name, child, in_shape, out_shape):
+    """A `d2lmini.costs.Layer` for a leaf Keras layer that turned an input of `in_shape` into
+    an output of `out_shape` (NHWC batch shapes)."""
+    kind = next((kind for types, kind in COST_KINDS if isinstance(layer, types)), 'unknown')
+    details = {}
+    if kind == 'conv':
+        details = dict(kernel=layer.kernel_size, stride=layer.strides, groups=layer.groups,
+                       bias=layer.use_bias)
+    elif kind == 'dense':
+        details = dict(in_channels=layer.kernel.shape[0], out_channels=layer.units,
+                       bias=layer.use_bias)
+    elif kind in ('max_pool', 'avg_pool'):
+        details = dict(kernel=layer.pool_size, stride=layer.strides)
+    return costs.Layer(name, type(layer).__name__, child, kind,
+                       costs.channels_first(in_shape, 'NHWC'),
+                       costs.channels_first(out_shape, 'NHWC'), **details)
 
 
 class Classifier(Module):

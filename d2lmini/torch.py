@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from d2lmini import fashion_mnist, initializers, training
+from d2lmini import costs, fashion_mnist, initializers, training
 from d2lmini.steps import Steps, mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -79,11 +79,34 @@ class Module(Steps, nn.Module, HyperParameters):
         BatchNorm statistics), the training flag and the global RNG are left unchanged."""
         children = top_level_children(self, lambda net: isinstance(net, nn.Module),
                                        lambda top: top.named_children())
+        self._forward_with_hooks(X_shape, [child.register_forward_hook(
+            lambda module, inputs, output, name=name: print_layer_shape(
+                layer_label(name, module), output.shape))
+            for name, child in children])
+
+    def cost_report(self, X_shape, unknown='raise'):
+        """The multiply-adds, parameters, bytes moved and arithmetic intensity of each leaf
+        layer, and their totals, for an input of `X_shape` (NCHW): a `d2lmini.costs.Report`
+        (print it for a table). Leaves are found as `layer_summary`'s children are, and
+        described from one forward pass with the same care (nothing changes). `unknown`:
+        'raise' (CostError naming a layer the report does not know) or 'zero'."""
+        children = top_level_children(self, lambda net: isinstance(net, nn.Module),
+                                       lambda top: top.named_children())
+        layers, hooks = [], []
+        for position, (child_name, child) in enumerate(children):
+            for name, module in child.named_modules(prefix=child_name):
+                if next(module.children(), None) is None:       # a leaf
+                    hooks.append(module.register_forward_hook(
+                        lambda module, inputs, output, name=name, child=position: layers.append(
+                            describe_layer(module, name, child, inputs[0].shape, output.shape))))
+        self._forward_with_hooks(X_shape, hooks)
+        return costs.Report(layers, X_shape[0], unknown)
+
+    def _forward_with_hooks(self, X_shape, hooks):
+        """One forward pass of a random input of `X_shape` in eval mode without gradients,
+        then remove `hooks`: parameters, buffers, the training flag and the global RNG are
+        left unchanged."""
         X = torch.randn(*X_shape, generator=torch.Generator().manual_seed(0))
-        hooks = [child.register_forward_hook(
-                     lambda module, inputs, output, name=name: print_layer_shape(
-                         layer_label(name, module), output.shape))
-                 for name, child in children]
         was_training = self.training
         try:
             self.eval()
@@ -93,6 +116,39 @@ class Module(Steps, nn.Module, HyperParameters):
             self.train(was_training)
             for hook in hooks:
                 hook.remove()
+
+
+# Leaf modules that compute no multiply-adds and are not rows of a cost report (elementwise
+# functions, reshapes); anything else unknown is reported (d2lmini/costs.py).
+FREE_LAYERS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,
+               nn.Hardswish, nn.Identity, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Dropout1d,
+               nn.Dropout2d, nn.Dropout3d)
+
+
+def describe_layer(module, name, child, in_shape, out_shape):
+    """A `d2lmini.costs.Layer` for a leaf module that turned an input of `in_shape` into an
+    output of `out_shape` (NCHW batch shapes)."""
+    def layer(kind, **details):
+        return costs.Layer(name, type(module).__name__, child, kind,
+                           costs.channels_first(in_shape, 'NCHW'),
+                           costs.channels_first(out_shape, 'NCHW'), **details)
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return layer('conv', kernel=module.kernel_size, stride=module.stride,
+                     groups=module.groups, bias=module.bias is not None)
+    if isinstance(module, nn.Linear):
+        return layer('dense', in_channels=module.in_features, out_channels=module.out_features,
+                     bias=module.bias is not None)
+    pools = {nn.MaxPool1d: 'max_pool', nn.MaxPool2d: 'max_pool', nn.MaxPool3d: 'max_pool',
+             nn.AvgPool1d: 'avg_pool', nn.AvgPool2d: 'avg_pool', nn.AvgPool3d: 'avg_pool'}
+    if type(module) in pools:
+        return layer(pools[type(module)], kernel=module.kernel_size, stride=module.stride)
+    if (isinstance(module, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+                            nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d))
+            and all(d == 1 for d in out_shape[2:])):
+        return layer('global_max_pool' if 'Max' in type(module).__name__ else 'global_avg_pool')
+    if isinstance(module, (nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d)):
+        return layer('pad')
+    return layer('free' if isinstance(module, FREE_LAYERS) else 'unknown')
 
 
 class Classifier(Module):

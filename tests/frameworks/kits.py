@@ -49,6 +49,23 @@ class Kit:
         stride=1)` that puts batch normalization between each convolution and its ReLU."""
         raise NotImplementedError
 
+    def make_cost_net(self):
+        """The cost report's hand-computable network, for 1x8x8 images: conv 3x3 (1 -> 4
+        channels, padding 1, bias) -> ReLU -> max pool 2x2/2 -> conv 1x1 (4 -> 8, 2 groups,
+        bias) -> global average pool -> dense (8 -> 3, bias), each layer a child of the net."""
+        raise NotImplementedError
+
+    def classifier(self, net):
+        """A classifier around `net` (as make_*_net return it), not initialized."""
+        d2l = self.d2l
+
+        class WithNet(d2l.Classifier):
+            def __init__(self):
+                super().__init__()
+                self.lr = 0.1
+                self.net = net
+        return WithNet()
+
     def make_model(self, data, lr=0.1, linear=False, net=None, outputs=10):
         """An initialized classifier around `make_net` (or the given `net`); returns
         (model, params), where params is None but for JAX."""
@@ -104,6 +121,12 @@ class TorchKit(Kit):
     def make_parameter_free_net(self):
         from torch import nn
         return nn.Sequential(nn.Flatten())
+
+    def make_cost_net(self):
+        from torch import nn
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(4, 8, 1, groups=2), nn.AdaptiveAvgPool2d(1),
+                             nn.Flatten(), nn.Linear(8, 3))
 
     def make_bn_dropout_net(self):
         from torch import nn
@@ -167,6 +190,13 @@ class TensorFlowKit(Kit):
     def make_parameter_free_net(self):
         import tensorflow as tf
         return tf.keras.Sequential([tf.keras.layers.Flatten()])
+
+    def make_cost_net(self):
+        import tensorflow as tf
+        L = tf.keras.layers
+        return tf.keras.Sequential([L.Conv2D(4, 3, padding='same', activation='relu'),
+                                    L.MaxPool2D(2), L.Conv2D(8, 1, groups=2),
+                                    L.GlobalAveragePooling2D(), L.Dense(3)])
 
     def make_bn_dropout_net(self):
         import tensorflow as tf
@@ -259,6 +289,25 @@ class JaxKit(Kit):
             from flax import linen as nn
             return nn.Sequential([lambda x: x.reshape((x.shape[0], -1))])
         return net
+
+    def make_cost_net(self):
+        def net(model):
+            from flax import linen as nn
+            return nn.Sequential([nn.Conv(4, (3, 3), padding=1), nn.relu,
+                                  lambda x: nn.max_pool(x, (2, 2), strides=(2, 2)),
+                                  nn.Conv(8, (1, 1), feature_group_count=2),
+                                  lambda x: x.mean(axis=(1, 2)), nn.Dense(3)])
+        return net
+
+    def classifier(self, net):
+        d2l = self.d2l
+
+        class WithNet(d2l.Classifier):
+            lr: float = 0.1
+
+            def setup(self):
+                self.net = net(self)
+        return WithNet()
 
     def make_bn_dropout_net(self):
         from flax import linen as nn
@@ -353,6 +402,13 @@ class MXNetKit(Kit):
         from mxnet.gluon import nn
         net = nn.HybridSequential()
         net.add(nn.Flatten())
+        return net
+
+    def make_cost_net(self):
+        from mxnet.gluon import nn
+        net = nn.HybridSequential()
+        net.add(nn.Conv2D(4, 3, padding=1, activation='relu'), nn.MaxPool2D(2),
+                nn.Conv2D(8, 1, groups=2), nn.GlobalAvgPool2D(), nn.Dense(3))
         return net
 
     def make_bn_dropout_net(self):
