@@ -390,8 +390,15 @@ class JaxKit(Kit):
 class MXNetKit(Kit):
     module_name = 'mxnet'
 
-    def make_net(self, linear, outputs=10):
+    def gluon_nn(self):
+        """mxnet.gluon.nn, imported after d2lmini.mxnet, whose numpy.bool shim MXNet needs on
+        numpy >= 1.24 (Python 3.12): a test that imports MXNet first breaks every later one."""
+        self.d2l
         from mxnet.gluon import nn
+        return nn
+
+    def make_net(self, linear, outputs=10):
+        nn = self.gluon_nn()
         net = nn.HybridSequential()
         if not linear:
             net.add(nn.Conv2D(8, 3, padding=1, activation='relu'), nn.MaxPool2D(2))
@@ -399,27 +406,27 @@ class MXNetKit(Kit):
         return net
 
     def make_parameter_free_net(self):
-        from mxnet.gluon import nn
+        nn = self.gluon_nn()
         net = nn.HybridSequential()
         net.add(nn.Flatten())
         return net
 
     def make_cost_net(self):
-        from mxnet.gluon import nn
+        nn = self.gluon_nn()
         net = nn.HybridSequential()
         net.add(nn.Conv2D(4, 3, padding=1, activation='relu'), nn.MaxPool2D(2),
                 nn.Conv2D(8, 1, groups=2), nn.GlobalAvgPool2D(), nn.Dense(3))
         return net
 
     def make_bn_dropout_net(self):
-        from mxnet.gluon import nn
+        nn = self.gluon_nn()
         net = nn.HybridSequential()
         net.add(nn.Conv2D(8, 3, padding=1), nn.BatchNorm(), nn.Activation('relu'),
                 nn.MaxPool2D(2), nn.Dropout(0.5), nn.Dense(10))
         return net
 
     def make_named_model(self):
-        from mxnet.gluon import nn
+        nn = self.gluon_nn()
         d2l = self.d2l
 
         class Named(d2l.Classifier):
@@ -435,7 +442,7 @@ class MXNetKit(Kit):
         return Named()
 
     def conv_bn_relu(self):
-        from mxnet.gluon import nn
+        nn = self.gluon_nn()
 
         def conv_bn_relu(channels, kernel_size, stride=1):
             net = nn.HybridSequential()
