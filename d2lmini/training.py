@@ -384,7 +384,8 @@ class Trainer(HyperParameters):
         return shape[1]
 
     def _check_labels(self, batch, kind):
-        """Refuse a batch whose labels are not class indices of the model's outputs: PyTorch
+        """Refuse a batch whose labels are not class indices of the model's outputs (integers,
+        one per example, below the number of logits): PyTorch
         and TensorFlow would stop with a raw index error, JAX with a NaN loss, and MXNet's
         `pick` would clip the index and train on wrong labels without a word. A min and a max
         of the host copy of the labels: a few microseconds a batch (measured in the closing
@@ -392,11 +393,18 @@ class Trainer(HyperParameters):
         if self.num_classes is None:
             return
         labels = self.labels_to_numpy(batch[-1])
+        where = (f'epoch {self.epoch + 1}, step {self.step + 1}' if kind == 'training'
+                 else f'epoch {self.epoch + 1}')
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            # (N, 1) labels would broadcast against (N,) predictions: a wrong accuracy, silently
+            raise ModelError(
+                f'A {kind} batch ({where}) holds labels of shape {labels.shape} and dtype '
+                f'{labels.dtype}; a classifier takes one integer class index per example, shape '
+                f'({labels.shape[0] if labels.ndim else "N"},). Flatten (N, 1) labels; for '
+                f'one-hot labels, take their argmax over the last axis.')
         low, high = labels.min(), labels.max()
         if low >= 0 and high < self.num_classes:
             return
-        where = (f'epoch {self.epoch + 1}, step {self.step + 1}' if kind == 'training'
-                 else f'epoch {self.epoch + 1}')
         raise ModelError(
             f'A {kind} batch ({where}) holds the labels {low} to {high}, but '
             f'{type(self.model).__name__} gives {self.num_classes} logits per example, so its '

@@ -384,3 +384,18 @@ def test_a_model_without_parameters_is_refused(kit):
                                          else 'SmallCNN has no trainable parameters'):
         model, params = kit.make_model(data, net=kit.make_parameter_free_net())
         kit.fit(kit.d2l.Trainer(max_epochs=1), model, data, params)
+
+
+@pytest.mark.parametrize('shape', ['column', 'one-hot'])
+def test_labels_of_another_shape_are_refused(kit, shape):
+    """(N, 1) labels: TensorFlow and MXNet broadcast them against (N,) predictions and report
+    a wrong accuracy without a word; one-hot labels give each framework's raw error."""
+    kit.d2l.set_seed(SEED)
+    data = small_data(kit.d2l, train_examples=256, val_examples=64)
+    images, labels = data.train
+    labels = labels.reshape(-1, 1) if shape == 'column' else np.eye(10, dtype=np.int64)[labels]
+    data.train = (images, labels)
+    model, params = kit.make_model(data)
+    expected = r'\(64, 1\)' if shape == 'column' else r'\(64, 10\)'
+    with pytest.raises(ModelError, match=r'holds labels of shape ' + expected + r'.*one integer'):
+        kit.fit(kit.d2l.Trainer(max_epochs=1), model, data, params)
