@@ -127,6 +127,8 @@ class Checkpointer(Callback):
     def __init__(self, directory, per_run=False):
         self.directory, self.per_run = pathlib.Path(directory), per_run
         self._locked = self._ready = False
+        # what the messages advise changing: the setting the folder came from
+        self.elsewhere = f'folder for {ENV_VAR}' if per_run else 'checkpoint_dir'
 
     # --- restoring ------------------------------------------------------------------------
     def on_fit_start(self, trainer):
@@ -137,7 +139,7 @@ class Checkpointer(Callback):
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise CheckpointError(f'Cannot create the checkpoint folder {self.directory}: '
-                                  f'{error}. Choose another checkpoint_dir.') from None
+                                  f'{error}. Choose another {self.elsewhere}.') from None
         self._lock()
         self._remove_abandoned_saves()
         self._claim(identity)
@@ -153,7 +155,7 @@ class Checkpointer(Callback):
         except Exception as error:
             raise CheckpointError(
                 f'Could not load the checkpoint {path}: {type(error).__name__}: {error}. Delete '
-                f'{self.directory} (or choose another checkpoint_dir) to start afresh.') from error
+                f'{self.directory} (or choose another {self.elsewhere}) to start afresh.') from error
         trainer.resume_from(meta, source=str(path))
         self._ready = True
         planned = meta.get('epochs_planned')
@@ -178,21 +180,24 @@ class Checkpointer(Callback):
             theirs = None
         except (OSError, ValueError) as error:
             raise CheckpointError(f'{file} is unreadable ({error}). Delete {self.directory} '
-                                  f'(or choose another checkpoint_dir) to start afresh.') from None
+                                  f'(or choose another {self.elsewhere}) to start afresh.') from None
         if theirs is None:
             if latest(self.directory) is not None:
                 raise CheckpointError(
                     f'{self.directory} holds checkpoints but no {RUN}, so it cannot tell which '
-                    f'run they belong to. Delete it (or choose another checkpoint_dir).')
+                    f'run they belong to. Delete it (or choose another {self.elsewhere}).')
             _write_atomically(file, json.dumps(identity, indent=1, sort_keys=True))
         elif theirs != identity:
             diff = _differences(_flat(theirs), _flat(identity))
+            # a run on a GPU under the 'auto' budget is 'full'; on a CPU 'auto' means 'smoke'
+            budget = (f" To continue that run, set D2LMINI_BUDGET={theirs['budget']}."
+                      if theirs.get('budget') != identity.get('budget') else '')
             raise CheckpointError(
                 f'{self.directory} holds another run: {"; ".join(sorted(diff))} (its value vs '
                 f"this run's). Resuming it would train with settings other than the ones you "
-                f'asked for. Delete {self.directory} to start afresh with the new settings, or '
-                f'choose another checkpoint_dir (or set {ENV_VAR} instead, which gives every run '
-                f'a folder of its own).')
+                f'asked for.{budget} Delete {self.directory} to start afresh with the new '
+                f'settings, or choose another checkpoint_dir (or set {ENV_VAR} instead, which '
+                f'gives every run a folder of its own).')
 
     def _check_fits(self, trainer, meta, path):
         ours, theirs = model_signature(trainer), meta['signature']
@@ -202,8 +207,9 @@ class Checkpointer(Callback):
                             f"{ours['framework']}")
         elif theirs['model'] != ours['model'] or theirs['parameters'] != ours['parameters']:
             diff = sorted(_differences(theirs['parameters'], ours['parameters']))
-            problems.append(f"it holds a {theirs['model']} and this model is a {ours['model']}"
-                            f"; parameters that differ: {', '.join(diff[:4])}"
+            which = (f"another {ours['model']}" if theirs['model'] == ours['model']
+                     else f"a {theirs['model']} and this model is a {ours['model']}")
+            problems.append(f"it holds {which}, with other parameters: {', '.join(diff[:4])}"
                             f"{' and more' if len(diff) > 4 else ''}")
         if meta['train_batches_per_epoch'] != trainer.train_batches_per_epoch:
             problems.append(f"its epochs have {meta['train_batches_per_epoch']} training "
@@ -212,7 +218,7 @@ class Checkpointer(Callback):
         if problems:
             raise CheckpointError(
                 f'The checkpoint {path} does not fit this run: {"; ".join(problems)}. Use '
-                f'another checkpoint_dir, or delete {self.directory} to start afresh.')
+                f'another {self.elsewhere}, or delete {self.directory} to start afresh.')
 
     # --- the folder's lock ------------------------------------------------------------------
     def _lock(self):
@@ -228,13 +234,13 @@ class Checkpointer(Callback):
                     raise CheckpointError(
                         f'{self.directory} is in use by process {holder["pid"]} on '
                         f'{holder["host"]}, which is training into it (its lock: {file}). Wait '
-                        f'for it to finish or stop it, or choose another checkpoint_dir. If '
+                        f'for it to finish or stop it, or choose another {self.elsewhere}. If '
                         f'that process is gone, delete {file}.') from None
                 file.unlink(missing_ok=True)
                 continue
             except OSError as error:
                 raise CheckpointError(f'Cannot write to the checkpoint folder {self.directory}: '
-                                      f'{error}. Choose another checkpoint_dir.') from None
+                                      f'{error}. Choose another {self.elsewhere}.') from None
             with os.fdopen(descriptor, 'w') as handle:
                 handle.write(json.dumps(dict(mine, since=time.time())))
             self._locked = True

@@ -383,6 +383,7 @@ class Trainer(training.Trainer):
     def prepare_model(self, model, first_batch):
         inputs, key = first_batch[:-1], new_key()
         params = self.initial_params
+        self._example_inputs = tuple(jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype) for a in inputs)
         shapes = jax.eval_shape(model.init, key, *inputs)
         if 'params' not in shapes:
             raise training.no_parameters_error(model)
@@ -424,6 +425,12 @@ class Trainer(training.Trainer):
 
     def eval_step(self, batch):
         return list(self.compiled_eval_step(self.state, batch))
+
+    def model_structure(self):
+        # The traced forward pass, for one example: its operations and shapes are the model.
+        variables = {'params': self.state.params, **self.state.collections}
+        return str(jax.make_jaxpr(lambda v, x: self.model.forward_pass(v, x, False)[0])(
+            variables, self._example_inputs))
 
     def output_shape(self, model, inputs):
         # Shapes only: eval_shape traces the forward pass without computing it.

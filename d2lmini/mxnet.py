@@ -334,6 +334,14 @@ class Trainer(training.Trainer):
     def prepare_batch(self, batch):
         return [a.as_in_context(self.device) for a in batch]
 
+    def model_structure(self):
+        blocks, stack = [], [self.model]
+        while stack:
+            block = stack.pop()
+            blocks.append(block)
+            stack.extend(block._children.values())
+        return repr(self.model) + '\n' + training.user_code({type(b) for b in blocks})
+
     def output_shape(self, model, inputs):
         # The whole batch, not one example: a hybridized model keeps one graph per shape.
         return tuple(model(*inputs).shape)

@@ -324,6 +324,16 @@ class Trainer(training.Trainer):
     def eval_step(self, batch):
         return list(self.compiled_eval_step(tuple(batch)))
 
+    def model_structure(self):
+        layers, lines = list(sublayers(self.model)), []
+        for layer in layers:
+            try:        # a layer's settings but its name, which counts up within a process
+                config = {k: v for k, v in layer.get_config().items() if k != 'name'}
+            except (NotImplementedError, TypeError):
+                config = {}
+            lines.append(f'{type(layer).__qualname__} {training.json_ready(config)}')
+        return '\n'.join(lines) + '\n' + training.user_code({type(layer) for layer in layers})
+
     def output_shape(self, model, inputs):
         return tuple(model.forward_pass([a[:1] for a in inputs], training=False).shape)
 

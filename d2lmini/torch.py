@@ -208,6 +208,9 @@ class Trainer(training.Trainer):
         model.to(self.device, memory_format=self.memory_format)
         self.optimizer = model.configure_optimizers()
 
+    def model_structure(self):
+        return repr(self.model) + '\n' + training.user_code({type(m) for m in self.model.modules()})
+
     def output_shape(self, model, inputs):
         was_training = model.training
         try:

@@ -9,6 +9,8 @@ copy of the last good weights is kept.
 import contextlib
 import copy
 import dataclasses
+import hashlib
+import inspect
 import itertools
 import math
 import re
@@ -99,6 +101,13 @@ class Trainer(HyperParameters):
 
     def prepare_model(self, model, first_batch):
         """Place the model, build its optimizer and compiled steps (once per model)."""
+        raise NotImplementedError
+
+    def model_structure(self):
+        """The prepared model's architecture in the framework's own words: its layers with their
+        kinds and settings, and the source of the user's classes (JAX: the traced forward
+        pass), so that two models that compute differently describe themselves differently.
+        Part of the run's identity (`run_identity`)."""
         raise NotImplementedError
 
     def output_shape(self, model, inputs):
@@ -241,19 +250,29 @@ class Trainer(HyperParameters):
 
     def run_identity(self):
         """What makes two `fit`s the same run, as JSON-ready data: a checkpoint of one may
-        only be resumed by the other. The framework, the model's class and hyperparameters
-        (their values now), the seed, the budget, the data (class, hyperparameters, number of
+        only be resumed by the other. The framework, the model's class, a digest of its
+        structure (`model_structure`: a model of the same class and settings with other layers
+        or code is another run) and its hyperparameters (their values now), the seed, the budget, the data (class, hyperparameters, number of
         training examples) and gradient clipping. Not `max_epochs`: a resumed run may be
         planned longer or shorter."""
         data_settings = {k: v for k, v in getattr(self.data, 'hparams', {}).items()}
         return json_ready(dict(
             framework=self.framework, model=type(self.model).__name__,
+            structure=self._structure_digest(),
             hyperparameters=model_hyperparameters(self.model), seed=seeding.current_seed(),
             budget=self.budget.name,
             data=dict(type=type(self.data).__name__, hyperparameters=data_settings,
                       train_examples=getattr(self.train_loader, 'num_examples', None),
                       train_batches_per_epoch=self.train_batches_per_epoch),
             gradient_clip_val=self.gradient_clip_val))
+
+    def _structure_digest(self):
+        """16 hex digits of SHA-256 of `model_structure`, worked out once per prepared model."""
+        cached = getattr(self, '_structure', None)
+        if cached is None or cached[0] is not self.model:
+            text = re.sub(r' at 0x[0-9a-fA-F]+', '', self.model_structure())   # same every run
+            cached = self._structure = (self.model, hashlib.sha256(text.encode()).hexdigest()[:16])
+        return cached[1]
 
     def _check_unchanged_settings(self, model):
         now = model_hyperparameters(model)
@@ -468,6 +487,32 @@ def no_parameters_error(model):
         f'change. Assign its layers as attributes in __init__ (in setup() for Flax), e.g. '
         f'self.net = ..., and make sure the network holds a layer with weights (a dense or '
         f'convolutional layer): flattening, pooling and activations alone cannot learn.')
+
+
+# Modules of these packages are the libraries', not the user's: their code is not part of a run.
+LIBRARIES = frozenset({'torch', 'tensorflow', 'keras', 'tf_keras', 'jax', 'flax', 'optax', 'mxnet',
+                       'd2lmini', 'builtins', 'abc', 'typing'})
+
+
+def user_code(classes):
+    """The source of every method of the user's classes among `classes` and their bases (not
+    those of LIBRARIES), sorted: a model's forward pass may call functions its layers do not
+    show (torch.cat, F.relu). A method whose source cannot be read counts by its name."""
+    seen, parts = set(), []
+    for cls in classes:
+        for klass in cls.__mro__:
+            if klass in seen or klass.__module__.split('.')[0] in LIBRARIES:
+                continue
+            seen.add(klass)
+            for name, member in vars(klass).items():
+                function = getattr(member, '__func__', member)
+                if not inspect.isfunction(function):
+                    continue
+                try:
+                    parts.append(inspect.getsource(function))
+                except (OSError, TypeError):
+                    parts.append(f'{klass.__qualname__}.{name}')
+    return '\n'.join(sorted(parts))
 
 
 def model_hyperparameters(model):

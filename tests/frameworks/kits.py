@@ -34,6 +34,11 @@ class Kit:
         """A network of layers without weights (flatten only): a model that cannot learn."""
         raise NotImplementedError
 
+    def make_activation_net(self, activation):
+        """conv (8 channels, 3x3) -> `activation` ('relu' or 'sigmoid') -> flatten -> dense(10),
+        as a `net` for make_model: two of these differ in their layers, not in their weights."""
+        raise NotImplementedError
+
     def make_bn_dropout_net(self):
         """conv -> BatchNorm -> ReLU -> max-pool -> dropout(0.5) -> dense: layers that act
         differently in training and in inference, and that keep state or draw randomness."""
@@ -122,6 +127,12 @@ class TorchKit(Kit):
         from torch import nn
         return nn.Sequential(nn.Flatten())
 
+    def make_activation_net(self, activation):
+        from torch import nn
+        return nn.Sequential(nn.LazyConv2d(8, 3, padding=1),
+                             nn.ReLU() if activation == 'relu' else nn.Sigmoid(),
+                             nn.Flatten(), nn.LazyLinear(10))
+
     def make_cost_net(self):
         from torch import nn
         return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -190,6 +201,12 @@ class TensorFlowKit(Kit):
     def make_parameter_free_net(self):
         import tensorflow as tf
         return tf.keras.Sequential([tf.keras.layers.Flatten()])
+
+    def make_activation_net(self, activation):
+        import tensorflow as tf
+        L = tf.keras.layers
+        return tf.keras.Sequential([L.Conv2D(8, 3, padding='same', activation=activation),
+                                    L.Flatten(), L.Dense(10)])
 
     def make_cost_net(self):
         import tensorflow as tf
@@ -288,6 +305,13 @@ class JaxKit(Kit):
         def net(model):
             from flax import linen as nn
             return nn.Sequential([lambda x: x.reshape((x.shape[0], -1))])
+        return net
+
+    def make_activation_net(self, activation):
+        def net(model):
+            from flax import linen as nn
+            return nn.Sequential([nn.Conv(8, (3, 3), padding=1), getattr(nn, activation),
+                                  lambda x: x.reshape((x.shape[0], -1)), nn.Dense(10)])
         return net
 
     def make_cost_net(self):
@@ -409,6 +433,12 @@ class MXNetKit(Kit):
         nn = self.gluon_nn()
         net = nn.HybridSequential()
         net.add(nn.Flatten())
+        return net
+
+    def make_activation_net(self, activation):
+        nn = self.gluon_nn()
+        net = nn.HybridSequential()
+        net.add(nn.Conv2D(8, 3, padding=1, activation=activation), nn.Dense(10))
         return net
 
     def make_cost_net(self):

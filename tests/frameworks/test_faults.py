@@ -399,3 +399,25 @@ def test_labels_of_another_shape_are_refused(kit, shape):
     expected = r'\(64, 1\)' if shape == 'column' else r'\(64, 10\)'
     with pytest.raises(ModelError, match=r'holds labels of shape ' + expected + r'.*one integer'):
         kit.fit(kit.d2l.Trainer(max_epochs=1), model, data, params)
+
+
+def test_a_model_with_other_layers_is_another_run(kit, tmp_path, monkeypatch):
+    """Same class, settings and weight shapes, another activation (an exercise's variant):
+    under D2LMINI_CHECKPOINT_DIR it gets a folder of its own and trains; in one explicit
+    folder it is refused, naming the structure. The same model resumes its own run."""
+    def run(activation, directory=None):
+        kit.d2l.set_seed(SEED)
+        data = small_data(kit.d2l, train_examples=256, val_examples=64)
+        model, params = kit.make_model(data, net=kit.make_activation_net(activation))
+        trainer = kit.d2l.Trainer(max_epochs=1, checkpoint_dir=directory)
+        kit.fit(trainer, model, data, params)
+        return trainer
+    monkeypatch.setenv(checkpoint.ENV_VAR, str(tmp_path / 'root'))
+    relu, sigmoid = run('relu'), run('sigmoid')
+    assert len(checkpoint.run_folders(tmp_path / 'root')) == 2
+    assert sigmoid.resumed_from is None and sigmoid.losses != relu.losses
+    assert run('relu').resumed_from is not None, 'the same model resumes its own run'
+    monkeypatch.delenv(checkpoint.ENV_VAR)
+    run('relu', tmp_path / 'one')
+    with pytest.raises(CheckpointError, match=r'holds another run: structure \('):
+        run('sigmoid', tmp_path / 'one')
