@@ -429,8 +429,10 @@ class Trainer(training.Trainer):
     def model_structure(self):
         # The traced forward pass, for one example: its operations and shapes are the model.
         variables = {'params': self.state.params, **self.state.collections}
-        return str(jax.make_jaxpr(lambda v, x: self.model.forward_pass(v, x, False)[0])(
-            variables, self._example_inputs))
+        traced = jax.make_jaxpr(lambda v, x: self.model.forward_pass(v, x, False)[0])(
+            variables, self._example_inputs)
+        # and the model class's own code (its optimizer, its loss), which the trace leaves out
+        return str(traced) + '\n' + training.user_code({type(self.model)})
 
     def output_shape(self, model, inputs):
         # Shapes only: eval_shape traces the forward pass without computing it.

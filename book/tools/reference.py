@@ -35,6 +35,7 @@ import datetime
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -202,6 +203,13 @@ def run(chapter, framework, root=chapters.ROOT):
     except (OSError, ValueError):
         parts = []
     if parts and parts[-1].get('finished'):
+        parts = []
+    if parts and parts[-1].get('code_hash') != code_hash:
+        # the code changed since the interrupted run began: its checkpoints are not this code's
+        print(f'{label}: the notebook\'s code changed since the interrupted run began; starting '
+              f'afresh (removing its checkpoints)', flush=True)
+        for folder in checkpoint.run_folders(directory):
+            shutil.rmtree(folder)
         parts = []
     started = datetime.datetime.now(datetime.timezone.utc)
     print(f'{time.strftime("%H:%M:%S")} {label}: running {source.relative_to(root)} with the '

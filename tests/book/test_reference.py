@@ -439,3 +439,21 @@ def test_no_saved_output_holds_build_paths_or_build_machine_text(chapter):
                 assert clue not in text, f'{path.name}, code cell {index}: an output holds {clue!r}'
             if showing.INSTALL_TAG in cell.metadata.get('tags', []):
                 assert not cell.outputs, f'{path.name}: the install cell keeps an output'
+
+
+def test_an_interrupted_reference_run_of_other_code_starts_afresh(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv('D2LMINI_CHECKPOINT_DIR', raising=False)
+    folder = tmp_path / 'book' / 'tiny'
+    folder.mkdir(parents=True)
+    source = folder / 'tiny_pytorch.ipynb'
+    write_notebook(source, epochs=1)
+    reference.run('tiny', 'pytorch', root=tmp_path)
+    # as if that run had been interrupted, by code that has changed since
+    parts_path = reference.checkpoint_dir('tiny', 'pytorch', tmp_path) / 'reference-parts.json'
+    parts = json.loads(parts_path.read_text())
+    parts[-1].update(finished=False, code_hash='older code')
+    parts_path.write_text(json.dumps(parts))
+    path = reference.run('tiny', 'pytorch', root=tmp_path)
+    assert 'changed since the interrupted run began; starting afresh' in capsys.readouterr().out
+    record = json.loads(path.read_text())
+    assert record.get('resumed_from') is None and record['reference']['parts'] == 1
