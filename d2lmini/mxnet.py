@@ -350,6 +350,10 @@ class Trainer(training.Trainer):
         return labels.asnumpy()
 
     def train_step(self, batch):
+        # MXNet's random state can be seeded but not read, so it cannot be checkpointed:
+        # seeding it anew from the run's seed and the step makes dropout's draws the same
+        # in a resumed run as in an uninterrupted one.
+        mx.random.seed(self.step_seed(), ctx=self.device)
         with autograd.record():
             loss = self.model.training_step(batch)
         loss.backward()

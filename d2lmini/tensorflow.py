@@ -284,7 +284,12 @@ class Trainer(training.Trainer):
             variable.assign(value)
 
     def checkpoint(self):
-        return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        # Keras' seed generators (dropout's random state) by hand: tf.train.Checkpoint does
+        # not track them through the model, and a resumed run must draw what the
+        # uninterrupted one would have.
+        seeds = [v.value for v in self.model.non_trainable_variables
+                 if v.path.endswith('seed_generator_state')]
+        return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, seeds=seeds)
 
     def save_state(self, directory):
         self.checkpoint().write(str(directory / 'state'))

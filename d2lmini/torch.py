@@ -238,11 +238,19 @@ class Trainer(training.Trainer):
 
     def save_state(self, directory):
         model_state, optimizer_state = self.model_and_optimizer()
-        torch.save({'model': model_state, 'optimizer': optimizer_state}, directory / 'state.pt')
+        # The random generators too: dropout draws from them, and a resumed run must draw
+        # what the uninterrupted one would have.
+        rng = {'cpu': torch.get_rng_state(),
+               'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+        torch.save({'model': model_state, 'optimizer': optimizer_state, 'rng': rng},
+                   directory / 'state.pt')
 
     def load_state(self, directory):
         state = torch.load(directory / 'state.pt', map_location=self.device, weights_only=True)
         self.restore((state['model'], state['optimizer']))
+        torch.set_rng_state(state['rng']['cpu'].cpu())
+        if state['rng']['cuda'] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state['rng']['cuda']])
 
     def prepare_batch(self, batch):
         return [a.to(self.device, non_blocking=True, memory_format=self.memory_format

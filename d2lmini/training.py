@@ -266,6 +266,13 @@ class Trainer(HyperParameters):
                       train_batches_per_epoch=self.train_batches_per_epoch),
             gradient_clip_val=self.gradient_clip_val))
 
+    def step_seed(self):
+        """A seed for the random draws of the step about to run, from the run's seed, the
+        epoch and the step: the same in a resumed run as in an uninterrupted one. An int in
+        [0, 2**31)."""
+        text = f'{seeding.current_seed()}-{self.epoch}-{self.step}'
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], 'big') >> 1
+
     def _structure_digest(self):
         """16 hex digits of SHA-256 of `model_structure`, worked out once per prepared model."""
         cached = getattr(self, '_structure', None)

@@ -50,10 +50,10 @@ class StopAt(Callback):
             raise KeyboardInterrupt
 
 
-def run(kit, directory, max_epochs, callbacks=(), lr=0.1, seed=SEED, data=None):
+def run(kit, directory, max_epochs, callbacks=(), lr=0.1, seed=SEED, data=None, net=None):
     kit.d2l.set_seed(seed)
     data = data or small_data(kit.d2l, train_examples=640, val_examples=200)
-    model, params = kit.make_model(data, lr=lr)
+    model, params = kit.make_model(data, lr=lr, net=net and net())
     trainer = kit.d2l.Trainer(max_epochs=max_epochs, checkpoint_dir=directory,
                               callbacks=list(callbacks))
     kit.fit(trainer, model, data, params)
@@ -421,3 +421,19 @@ def test_a_model_with_other_layers_is_another_run(kit, tmp_path, monkeypatch):
     run('relu', tmp_path / 'one')
     with pytest.raises(CheckpointError, match=r'holds another run: structure \('):
         run('sigmoid', tmp_path / 'one')
+
+
+def test_a_run_with_dropout_resumes_exactly(kit, tmp_path):
+    """Dropout draws from the framework's random state: a resumed run draws what the
+    uninterrupted one would have (PyTorch and TensorFlow checkpoint that state, MXNet seeds it
+    per step, JAX derives each step's key from the step)."""
+    net = kit.make_bn_dropout_net
+    whole, whole_model = run(kit, tmp_path / 'whole', max_epochs=2, net=net)
+    with pytest.raises(KeyboardInterrupt):
+        run(kit, tmp_path / 'cut', max_epochs=2, net=net,
+            callbacks=[StopAt('between two sync points', epoch=0)])
+    resumed, resumed_model = run(kit, tmp_path / 'cut', max_epochs=2, net=net)
+    assert resumed.resumed_from is not None
+    assert resumed.losses == whole.losses
+    np.testing.assert_array_equal(kit.weights(resumed, resumed_model),
+                                  kit.weights(whole, whole_model))
