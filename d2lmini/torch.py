@@ -205,6 +205,8 @@ class Trainer(training.Trainer):
                 model(*[a.to(self.device) for a in first_batch[:-1]])
         if next(model.parameters(), None) is None:
             raise training.no_parameters_error(model)     # not SGD's "empty parameter list"
+        if not any(p.requires_grad for p in model.parameters()):
+            raise training.no_parameters_error(model, frozen=True)
         model.to(self.device, memory_format=self.memory_format)
         self.optimizer = model.configure_optimizers()
 

@@ -486,9 +486,15 @@ class Trainer(HyperParameters):
         return int(batch[-1].shape[0])
 
 
-def no_parameters_error(model):
-    """The error for a model without parameters: the adapters raise it where the framework
-    would fail on an empty parameter list with a message of its own."""
+def no_parameters_error(model, frozen=False):
+    """The error for a model without parameters (or, `frozen`, with none that training may
+    change): the adapters raise it where the framework would fail on an empty parameter list
+    with a message of its own."""
+    if frozen:
+        return ModelError(
+            f'Every parameter of {type(model).__name__} is frozen (requires_grad=False), so '
+            f'training has nothing to change. Unfreeze the layers to train, e.g. '
+            f'layer.requires_grad_(True).')
     return ModelError(
         f'{type(model).__name__} has no trainable parameters, so training has nothing to '
         f'change. Assign its layers as attributes in __init__ (in setup() for Flax), e.g. '

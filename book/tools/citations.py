@@ -41,6 +41,8 @@ LIST = re.compile(r'(<!-- references -->\n)(?P<list>.*?)(<!-- end references -->
 _CITED = r'\[[^\]]+?, \d{4}[a-z]?\]\([^)\s]+\)'
 CITATION = re.compile(rf'\((?P<links>{_CITED}(?:;\s*{_CITED})*)\)')
 LINK = re.compile(r'\[(?P<text>[^\]]+)\]\((?P<url>[^)\s]+)\)')
+# a link whose text ends in a year: meant as a citation, whatever the form around it
+YEAR_LINK = re.compile(r'\[[^\]]*\b\d{4}[a-z]?\]\([^)\s]+\)')
 BIBLIOGRAPHY = '```{bibliography}\n:filter: docname in docnames\n```\n'
 
 
@@ -75,11 +77,24 @@ def link(entry):
     raise CitationError(f'{BIB}: {entry.key} has no doi, url or arXiv eprint to link a citation to')
 
 
+def authors(entry):
+    """The entry's authors (pybtex Persons), without BibTeX's 'others'; CitationError if
+    it names none."""
+    people = [p for p in entry.persons.get('author', []) if str(p) != 'others']
+    if not people:
+        raise CitationError(f'{BIB}: {entry.key} names no author, which an author-year '
+                            f'citation needs')
+    return people
+
+
 def label(entry):
-    """Author-year text: 'Xiao, 2017', 'Simonyan and Zisserman, 2015', 'Szegedy et al., 2015'."""
-    last = [_plain(' '.join(p.last_names)) for p in entry.persons['author']]
-    names = (last[0] if len(last) == 1 else f'{last[0]} and {last[1]}' if len(last) == 2
-             else f'{last[0]} et al.')
+    """Author-year text: 'Xiao, 2017', 'Simonyan and Zisserman, 2015', 'Szegedy et al., 2015'
+    (also for two authors and 'others')."""
+    people = authors(entry)
+    last = [_plain(' '.join(p.last_names)) for p in people]
+    more = len(entry.persons.get('author', [])) > len(people)
+    names = (f'{last[0]} et al.' if len(last) > 2 or more
+             else last[0] if len(last) == 1 else f'{last[0]} and {last[1]}')
     return f'{names}, {entry.fields["year"]}'
 
 
@@ -87,12 +102,15 @@ def reference(entry):
     """One line of the written reference list (markdown)."""
     people = [f'{_plain(" ".join(p.last_names))}, '
               + ' '.join(f'{_plain(n)[0]}.' for n in p.first_names + p.middle_names)
-              for p in entry.persons['author']]
-    authors = people[0] if len(people) == 1 else ', '.join(people[:-1]) + ', & ' + people[-1]
+              for p in authors(entry)]
+    if len(entry.persons.get('author', [])) > len(people):      # BibTeX's 'and others'
+        authors_text = ', '.join(people) + ', et al.'
+    else:
+        authors_text = people[0] if len(people) == 1 else ', '.join(people[:-1]) + ', & ' + people[-1]
     fields = entry.fields
     venue = fields.get('booktitle') or fields.get('journal') or ''
     where = f' *{_plain(venue)}*.' if venue else ''
-    return (f'- {authors} ({fields["year"]}). {_plain(fields["title"])}.{where} '
+    return (f'- {authors_text} ({fields["year"]}). {_plain(fields["title"])}.{where} '
             f'<{link(entry)}>')
 
 
@@ -104,6 +122,13 @@ def cited(source, root=chapters.ROOT, where='the notebook'):
     """The keys `source` (markdown) cites, in order of first citation. CitationError names a
     citation whose link is no entry's, or whose text is not the entry's author-year label."""
     keys, known = [], by_link(root)
+    # a link that reads like a citation but is not in the form: in the book it would stay a
+    # plain link, outside the bibliography
+    stray = YEAR_LINK.findall(CITATION.sub('', source))
+    if stray:
+        raise CitationError(f'{where}: {stray[0]} reads like a citation, but a citation is '
+                            f'author-year text linked in parentheses, several separated by '
+                            f'semicolons: ([Szegedy et al., 2015](https://doi.org/...))')
     for citation in CITATION.finditer(source):
         for match in LINK.finditer(citation['links']):
             key = known.get(match['url'])

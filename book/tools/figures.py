@@ -39,8 +39,9 @@ SCALE = 2                              # PNG pixels per SVG pixel: sharp on high
 RAW = 'https://raw.githubusercontent.com'
 # A markdown image or an <img src>: its address, whatever the form (attachment:, relative, URL).
 IMAGE = re.compile(r'(!\[[^\]]*\]\(\s*<?|<img\b[^>]*?\bsrc\s*=\s*["\'])([^\s)>"\']+)')
-# The name of a chapter figure in any of the forms an author may write it.
-FIGURE_NAME = re.compile(r'(?:attachment:|(?:.*/)?figures/)(?P<name>[\w.-]+)\.(?:svg|png)')
+# The name of a chapter figure in any of the forms an author may write it: an attachment or a
+# path relative to the notebook (an address elsewhere is another site's image, left alone).
+FIGURE_NAME = re.compile(r'(?:attachment:|(?:\.\./[\w-]+/|\./)?figures/)(?P<name>[\w.-]+)\.(?:svg|png)')
 
 
 class FigureError(Exception):
@@ -110,7 +111,11 @@ def render(svg):
 
 
 def render_chapter(chapter_dir):
-    """Render every SVG of `<chapter_dir>/figures` whose PNG is missing or stale."""
+    """Render every SVG of `<chapter_dir>/figures` whose PNG is missing or stale. Raises
+    FigureError if there is no such folder."""
+    if not (pathlib.Path(chapter_dir) / 'figures').is_dir():
+        raise FigureError(f'{chapter_dir} has no figures folder: give a chapter folder, '
+                          f'e.g. book/googlenet')
     done = []
     for svg in sorted((pathlib.Path(chapter_dir) / 'figures').glob('*.svg')):
         png = svg.with_suffix('.png')
@@ -134,9 +139,16 @@ def link(notebook, root=chapters.ROOT):
     nb = nbformat.read(str(notebook), as_version=4)
     before = nbformat.writes(nb)
 
+    figures = notebook.parent / 'figures'
+
     def change(address):
         match = FIGURE_NAME.fullmatch(address)
-        return url(chapter, match['name'], root) if match else address
+        if not match:
+            return address
+        if not (figures / f'{match["name"]}.svg').is_file():
+            raise FigureError(f'{notebook}: the image {address} has no source '
+                              f'{figures / match["name"]}.svg; draw it there (or fix the name)')
+        return url(chapter, match['name'], root)
     _rewrite(nb, change)
     for cell in nb.cells:
         cell.pop('attachments', None)
@@ -199,11 +211,15 @@ def problems(notebook, root=chapters.ROOT):
 def main(argv):
     if len(argv) < 2 or argv[0] not in ('render', 'link'):
         sys.exit(__doc__.rsplit('\n\n', 1)[-1])
-    for path in argv[1:]:
-        if argv[0] == 'render':
-            print(f'{path}: rendered {", ".join(p.name for p in render_chapter(path)) or "nothing (all current)"}')
-        else:
-            print(f'{path}: {"linked" if link(path) else "nothing to change"}')
+    try:
+        for path in argv[1:]:
+            if argv[0] == 'render':
+                done = render_chapter(path)
+                print(f'{path}: rendered {", ".join(p.name for p in done) or "nothing (all current)"}')
+            else:
+                print(f'{path}: {"linked" if link(path) else "nothing to change"}')
+    except FigureError as error:
+        sys.exit(f'figures: {error}')
 
 
 if __name__ == '__main__':

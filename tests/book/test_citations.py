@@ -73,3 +73,26 @@ def test_the_chapters_cite_in_a_form_every_front_end_reads(chapter):
         assert nbformat.writes(nb) == before, (
             f'{path.name}: its reference list is not the one references.bib gives: run '
             f'python -m book.tools.citations {path.relative_to(chapters.ROOT)}')
+
+
+@pytest.mark.parametrize('text', [
+    'as ([Szegedy et al. 2015](https://doi.org/10.1/x)) showed',        # no comma
+    'as [Szegedy et al., 2015](https://doi.org/10.1/x) showed',          # no parentheses
+    '[[Szegedy et al., 2015](https://doi.org/10.1/x)]',                  # brackets
+    f'({TWO}, [Szegedy et al., 2015](https://doi.org/10.1/x))',         # a comma between two
+])
+def test_a_citation_in_another_form_is_named(root, text):
+    with pytest.raises(citations.CitationError, match='reads like a citation'):
+        citations.write_list(notebook(text), root)
+
+
+def test_others_and_a_missing_author(tmp_path):
+    (tmp_path / 'references.bib').write_text(
+        '@article{lecun1998, author = {LeCun, Yann and others}, title = {Gradient}, year = {1998},'
+        ' url = {https://x.org}}\n@book{edited, editor = {Someone, A.}, title = {B}, year = {2000},'
+        ' url = {https://y.org}}\n')
+    entry = citations.entries(tmp_path)['lecun1998']
+    assert citations.label(entry) == 'LeCun et al., 1998'
+    assert citations.reference(entry).startswith('- LeCun, Y., et al. (1998). Gradient.')
+    with pytest.raises(citations.CitationError, match='edited names no author'):
+        citations.label(citations.entries(tmp_path)['edited'])

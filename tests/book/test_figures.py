@@ -134,3 +134,17 @@ def test_page_shows_the_figures_captions_citations_and_bibliography(chapter):
     labels = [re.sub(r'\s+', ' ', e.select_one('.label').get_text()).strip(' []') for e in entries]
     assert labels and all(re.fullmatch(r'[A-Z][^,]*, \d{4}', label) for label in labels), labels
     assert 'Szegedy et al., 2015' in labels
+
+
+def test_link_leaves_other_sites_alone_and_names_a_missing_source(tmp_path):
+    root = book(tmp_path, 'a')
+    path = notebook(root / 'book' / 'demo' / 'demo_jax.ipynb',
+                    '![Elsewhere](https://d2l.ai/_images/figures/lenet.svg) ![A](figures/a.svg)')
+    figures.link(path, root)
+    assert nbformat.read(str(path), as_version=4).cells[0].source == (
+        f'![Elsewhere](https://d2l.ai/_images/figures/lenet.svg) ![A]({ADDRESS.format("a")})')
+    notebook(path, '![Typo](figures/incepton.svg)')
+    with pytest.raises(figures.FigureError, match=r'figures/incepton.svg has no source .*incepton.svg'):
+        figures.link(path, root)
+    with pytest.raises(figures.FigureError, match='has no figures folder'):
+        figures.render_chapter(root / 'book' / 'nowhere')

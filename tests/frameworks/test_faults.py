@@ -437,3 +437,16 @@ def test_a_run_with_dropout_resumes_exactly(kit, tmp_path):
     assert resumed.losses == whole.losses
     np.testing.assert_array_equal(kit.weights(resumed, resumed_model),
                                   kit.weights(whole, whole_model))
+
+
+def test_a_pytorch_model_with_every_parameter_frozen_is_refused(kit):
+    if kit.module_name != 'torch':
+        pytest.skip('freezing by requires_grad is PyTorch\'s (Keras: no trainable variables, '
+                    'covered above)')
+    kit.d2l.set_seed(SEED)
+    data = small_data(kit.d2l, train_examples=256, val_examples=64)
+    model, params = kit.make_model(data)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    with pytest.raises(ModelError, match='Every parameter of SmallCNN is frozen'):
+        kit.fit(kit.d2l.Trainer(max_epochs=1), model, data, params)
