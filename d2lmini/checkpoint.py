@@ -241,8 +241,13 @@ class Checkpointer(Callback):
             except OSError as error:
                 raise CheckpointError(f'Cannot write to the checkpoint folder {self.directory}: '
                                       f'{error}. Choose another {self.elsewhere}.') from None
-            with os.fdopen(descriptor, 'w') as handle:
-                handle.write(json.dumps(dict(mine, since=time.time())))
+            try:
+                with os.fdopen(descriptor, 'w') as handle:
+                    handle.write(json.dumps(dict(mine, since=time.time())))
+            except OSError as error:        # a full disk: no half-written lock left behind
+                file.unlink(missing_ok=True)
+                raise CheckpointError(f'Cannot write the lock {file}: {error}. Free some space '
+                                      f'there, or choose another {self.elsewhere}.') from None
             self._locked = True
             return
         raise CheckpointError(f'Could not take the lock {file}; delete it and try again.')

@@ -450,3 +450,15 @@ def test_a_pytorch_model_with_every_parameter_frozen_is_refused(kit):
         parameter.requires_grad_(False)
     with pytest.raises(ModelError, match='Every parameter of SmallCNN is frozen'):
         kit.fit(kit.d2l.Trainer(max_epochs=1), model, data, params)
+
+
+def test_a_full_disk_when_taking_the_lock_is_named_and_leaves_no_lock(kit, tmp_path, monkeypatch):
+    import errno
+
+    def full(descriptor, *args, **kwargs):
+        os.close(descriptor)
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(os, 'fdopen', full)
+    with pytest.raises(CheckpointError, match=r'Cannot write the lock .*No space left on device'):
+        checkpointed_run(kit, tmp_path, max_epochs=1)
+    assert not (tmp_path / checkpoint.LOCK).exists()
