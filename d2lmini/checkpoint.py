@@ -59,6 +59,10 @@ def directory(explicit=None):
     return (None, False) if root is None else (pathlib.Path(root).expanduser(), True)
 
 
+def _plural(count, noun):
+    return f'{count} {noun}{"" if count == 1 else "s"}'
+
+
 def run_folder_name(identity):
     """`<Model>-<10 hex digits>`: the folder of the run with this identity inside a root."""
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
@@ -162,14 +166,20 @@ class Checkpointer(Callback):
         if planned is not None and planned != trainer.epochs_planned:
             show_text(f'The run in {self.directory} was planned for {planned} epochs; this fit '
                       f'plans {trainer.epochs_planned}, so it ends there.', CHECKPOINT_NOTICE)
+        done = _plural(meta['epoch'], 'epoch') + (
+            f' and {_plural(meta["step"], "step")} of epoch {meta["epoch"] + 1}'
+            if meta['step'] else '')
         if meta['epoch'] >= trainer.epochs_planned:
-            show_text(f'Loaded the checkpoint {path}: its run has done {meta["epoch"]} epochs, '
-                      f'so there is nothing left to train (delete {self.directory} to train '
-                      f'afresh).', CHECKPOINT_NOTICE)
+            kept = ' (the model keeps the weights of its last step)' if meta['step'] else ''
+            show_text(f'Loaded the checkpoint {path}: its run has done {done}, so there is '
+                      f'nothing left to train{kept}; delete {self.directory} to train afresh.',
+                      CHECKPOINT_NOTICE)
         else:
-            show_text(f'Resuming from the checkpoint {path}: {len(meta["history"])} epochs '
-                      f'done, continuing with epoch {meta["epoch"] + 1}, step '
-                      f'{meta["step"] + 1}.', CHECKPOINT_NOTICE)
+            next_ = (f'the validation of epoch {meta["epoch"] + 1}'
+                     if meta['step'] >= trainer.train_batches_per_epoch
+                     else f'epoch {meta["epoch"] + 1}, step {meta["step"] + 1}')
+            show_text(f'Resuming from the checkpoint {path}: {done} done, continuing with '
+                      f'{next_}.', CHECKPOINT_NOTICE)
 
     def _claim(self, identity):
         """Write the run's identity into its folder, or refuse a folder of another run."""

@@ -462,3 +462,17 @@ def test_a_full_disk_when_taking_the_lock_is_named_and_leaves_no_lock(kit, tmp_p
     with pytest.raises(CheckpointError, match=r'Cannot write the lock .*No space left on device'):
         checkpointed_run(kit, tmp_path, max_epochs=1)
     assert not (tmp_path / checkpoint.LOCK).exists()
+
+
+def test_resume_notices_say_where_the_run_stands(kit, tmp_path, capsys):
+    with pytest.raises(KeyboardInterrupt):
+        run(kit, tmp_path, max_epochs=2, callbacks=[StopAt('after the last step, before validation', epoch=0)])
+    run(kit, tmp_path, max_epochs=2)
+    out = capsys.readouterr().out
+    assert '0 epochs and 10 steps of epoch 1 done, continuing with the validation of epoch 1.' in out
+    with pytest.raises(KeyboardInterrupt):
+        run(kit, tmp_path / 'b', max_epochs=2, callbacks=[StopAt('between two sync points')])
+    run(kit, tmp_path / 'b', max_epochs=1)      # asks for less than the checkpoint holds
+    out = capsys.readouterr().out
+    assert ('its run has done 1 epoch and 2 steps of epoch 2, so there is nothing left to train '
+            '(the model keeps the weights of its last step)') in out
