@@ -531,11 +531,14 @@ def user_code(classes):
 def model_hyperparameters(model):
     """{name: value now} of a model's hyperparameters: the fields of a dataclass model (Flax),
     else the names `save_hyperparameters` recorded, read again (a user may have set
-    `model.lr` since)."""
+    `model.lr` since); and `lr` in any case, which a model may set without
+    `save_hyperparameters`."""
     if dataclasses.is_dataclass(model):
         names = [f.name for f in dataclasses.fields(model) if f.name not in ('parent', 'name')]
     else:
         names = list(getattr(model, 'hparams', {}))
+    if 'lr' not in names and isinstance(getattr(model, 'lr', None), (int, float)):
+        names.append('lr')      # what configure_optimizers reads, even if set by hand
     return json_ready({name: getattr(model, name, None) for name in names})
 
 

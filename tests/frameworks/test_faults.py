@@ -476,3 +476,22 @@ def test_resume_notices_say_where_the_run_stands(kit, tmp_path, capsys):
     out = capsys.readouterr().out
     assert ('its run has done 1 epoch and 2 steps of epoch 2, so there is nothing left to train '
             '(the model keeps the weights of its last step)') in out
+
+
+def test_a_learning_rate_set_by_hand_is_part_of_the_run(kit, tmp_path):
+    """A model that sets self.lr without save_hyperparameters: a rerun with another rate is
+    another run, not a silent resume of the first."""
+    if kit.module_name == 'jax':
+        pytest.skip('Flax models declare lr as a field, always part of the run')
+    d2l = kit.d2l
+
+    def run_with(lr):
+        d2l.set_seed(SEED)
+        data = small_data(d2l, train_examples=256, val_examples=64)
+        model, params = kit.make_model(data)
+        model.hparams = {}                      # as if save_hyperparameters were never called
+        model.lr = lr
+        kit.fit(d2l.Trainer(max_epochs=1, checkpoint_dir=tmp_path), model, data, params)
+    run_with(0.1)
+    with pytest.raises(CheckpointError, match=r'holds another run: hyperparameters.lr \(0.1 vs 0.5\)'):
+        run_with(0.5)
