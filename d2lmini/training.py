@@ -84,6 +84,7 @@ class Trainer(HyperParameters):
         self.device = self.gpu(0) if self.on_gpu else self.cpu()
         self.model = self._prepared = None   # the model; the one with optimizer and steps built
         self.num_classes = None     # logits per example of a classifier, once it is prepared
+        self.earlier_fits = 0       # finished fits of this same model before the current one
         self.status = self.record = None
         self.interrupted = False
 
@@ -206,8 +207,13 @@ class Trainer(HyperParameters):
                     f'nothing to train on. Use a smaller batch_size or more examples.')
         self.epochs_planned = self.budget.epochs(self.max_epochs)
         self.steps_per_sync = steps_per_sync(self.train_batches_per_epoch)
-        if model is self._prepared:
+        if model is not self._prepared:
+            self.earlier_fits = 0
+        else:
             self._check_unchanged_settings(model)
+            # After a finished fit, another one trains on from its weights: another run. After
+            # an interrupted one, it is the same run, resumed.
+            self.earlier_fits += self.status == 'finished'
         self.data, self.train_loader = data, train_loader
         self.epoch = self.step = self.start_epoch = self.start_step = 0
         self.history, self.losses, self.epoch_losses, self._pending = [], [], [], []
@@ -264,7 +270,10 @@ class Trainer(HyperParameters):
             data=dict(type=type(self.data).__name__, hyperparameters=data_settings,
                       train_examples=getattr(self.train_loader, 'num_examples', None),
                       train_batches_per_epoch=self.train_batches_per_epoch),
-            gradient_clip_val=self.gradient_clip_val))
+            gradient_clip_val=self.gradient_clip_val,
+            # a second fit of the same model starts from trained weights: another run (only
+            # when there were earlier fits, so that a first fit's identity stays as it was)
+            **({'earlier_fits': self.earlier_fits} if self.earlier_fits else {})))
 
     def step_seed(self):
         """A seed for the random draws of the step about to run, from the run's seed, the

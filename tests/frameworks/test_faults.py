@@ -495,3 +495,27 @@ def test_a_learning_rate_set_by_hand_is_part_of_the_run(kit, tmp_path):
     run_with(0.1)
     with pytest.raises(CheckpointError, match=r'holds another run: hyperparameters.lr \(0.1 vs 0.5\)'):
         run_with(0.5)
+
+
+def test_a_second_fit_trains_on_with_checkpoints_as_without(kit, tmp_path, monkeypatch):
+    """With D2LMINI_CHECKPOINT_DIR set ("no code change"), a second fit of the same model
+    trains on from its weights, as it does without checkpoints, in a run folder of its own;
+    after an interrupted fit, another fit resumes that run."""
+    monkeypatch.setenv(checkpoint.ENV_VAR, str(tmp_path))
+    kit.d2l.set_seed(SEED)
+    data = small_data(kit.d2l, train_examples=256, val_examples=64)
+    model, params = kit.make_model(data)
+    trainer = kit.d2l.Trainer(max_epochs=1)
+    kit.fit(trainer, model, data, params)
+    first = list(trainer.losses)
+    kit.fit(trainer, model, data, None)
+    assert trainer.resumed_from is None and len(trainer.losses) == len(first)
+    assert np.mean(trainer.losses) < np.mean(first), 'it trained on from the trained weights'
+    assert len(checkpoint.run_folders(tmp_path)) == 2
+    trainer = kit.d2l.Trainer(max_epochs=1, callbacks=[StopAt('between two sync points', 0)])
+    model, params = kit.make_model(data, lr=0.2)
+    with pytest.raises(KeyboardInterrupt):
+        kit.fit(trainer, model, data, params)
+    kit.fit(trainer, model, data, None)                 # Ctrl-C, then fit again: a resume
+    assert trainer.resumed_from is not None and trainer.status == 'finished'
+    assert len(checkpoint.run_folders(tmp_path)) == 3
