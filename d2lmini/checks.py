@@ -32,6 +32,7 @@ def image_size(name, value):
 
 
 def optional_path(name, value):
-    if value is None or isinstance(value, (str, os.PathLike)):
+    if value is None or (isinstance(value, (str, os.PathLike)) and os.fspath(value) != ''):
         return value
-    raise ValueError(f'{name}={value!r} is not allowed: it must be a directory path or None.')
+    raise ValueError(f'{name}={value!r} is not allowed: it must be a directory path (not empty) '
+                     f'or None.')

@@ -239,6 +239,7 @@ def test_bad_arguments_fail_where_they_are_given(d2l):
         (lambda: d2l.Trainer(max_epochs=1, gradient_clip_val=-1), 'gradient_clip_val=-1'),
         (lambda: d2l.Trainer(max_epochs=1, gradient_clip_val=float('nan')), 'gradient_clip_val=nan'),
         (lambda: d2l.Trainer(max_epochs=1, checkpoint_dir=3), 'checkpoint_dir=3'),
+        (lambda: d2l.Trainer(max_epochs=1, checkpoint_dir=''), "checkpoint_dir=''"),
         (lambda: d2l.Trainer(max_epochs=1, callbacks=[print]), 'not a d2lmini Callback'),
         (lambda: d2l.Trainer(max_epochs=1, callbacks=d2l.Callback()), 'must be a list'),
         (lambda: d2l.set_seed('zero'), "seed='zero'"),
