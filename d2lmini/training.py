@@ -85,6 +85,7 @@ class Trainer(HyperParameters):
         self.model = self._prepared = None   # the model; the one with optimizer and steps built
         self.num_classes = None     # logits per example of a classifier, once it is prepared
         self.earlier_fits = 0       # finished fits of this same model before the current one
+        self._structure = None      # (model, digest of its structure), worked out when needed
         self.status = self.record = None
         self.interrupted = False
 
@@ -258,9 +259,10 @@ class Trainer(HyperParameters):
         """What makes two `fit`s the same run, as JSON-ready data: a checkpoint of one may
         only be resumed by the other. The framework, the model's class, a digest of its
         structure (`model_structure`: a model of the same class and settings with other layers
-        or code is another run) and its hyperparameters (their values now), the seed, the budget, the data (class, hyperparameters, number of
-        training examples) and gradient clipping. Not `max_epochs`: a resumed run may be
-        planned longer or shorter."""
+        or code is another run) and its hyperparameters (their values now), the seed, the
+        budget, the data (class, hyperparameters, number of training examples), gradient
+        clipping, and how many finished fits of the same model came before. Not `max_epochs`:
+        a resumed run may be planned longer or shorter."""
         data_settings = {k: v for k, v in getattr(self.data, 'hparams', {}).items()}
         return json_ready(dict(
             framework=self.framework, model=type(self.model).__name__,
@@ -284,7 +286,7 @@ class Trainer(HyperParameters):
 
     def _structure_digest(self):
         """16 hex digits of SHA-256 of `model_structure`, worked out once per prepared model."""
-        cached = getattr(self, '_structure', None)
+        cached = self._structure
         if cached is None or cached[0] is not self.model:
             text = re.sub(r' at 0x[0-9a-fA-F]+', '', self.model_structure())   # same every run
             cached = self._structure = (self.model, hashlib.sha256(text.encode()).hexdigest()[:16])
