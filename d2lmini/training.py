@@ -42,6 +42,8 @@ class Trainer(HyperParameters):
         max_epochs: epochs to train (int >= 1); the budget in force (`D2LMINI_BUDGET`) may cap
             it, see `d2lmini.budget`.
         num_gpus: 0 for the CPU, >= 1 for the first GPU; with no GPU present the CPU is used.
+            Training uses one device; the start line says so when more were asked for, and
+            when the CPU stands in for a GPU that is not there.
         gradient_clip_val: rescale the gradients when their global L2 norm (over all
             parameters together) exceeds this value; 0 turns clipping off.
         checkpoint_dir: where to save a checkpoint after every epoch and on Ctrl-C, and to
@@ -100,6 +102,16 @@ class Trainer(HyperParameters):
 
     def device_name(self):
         return 'gpu:0' if self.on_gpu else 'cpu'
+
+    def _devices_note(self):
+        """What became of `num_gpus`, when it is not what runs: never a silent fallback."""
+        if self.num_gpus and not self.on_gpu:
+            return (f' (num_gpus={self.num_gpus} was asked for, but {self.framework} finds no '
+                    f'GPU: this run uses the CPU)')
+        if self.num_gpus > 1:
+            return (f' (num_gpus={self.num_gpus} was asked for, and {self.count_gpus()} found: '
+                    f'd2lmini trains on one device, {self.device_name()})')
+        return ''
 
     def prepare_model(self, model, first_batch):
         """Place the model, build its optimizer and compiled steps (once per model)."""
@@ -224,7 +236,8 @@ class Trainer(HyperParameters):
         self.started = time.time()
         self._epoch_rng_state = None    # the data order's state before this epoch's shuffle
         self.callbacks_in_use = self.default_callbacks() + self.callbacks
-        print(f'Training on {self.device_name()} with {self.budget.describe()}', flush=True)
+        print(f'Training on {self.device_name()} with {self.budget.describe()}'
+              f'{self._devices_note()}', flush=True)
         with deferred_interrupts() as self._interrupt:
             try:
                 if model is not self._prepared:

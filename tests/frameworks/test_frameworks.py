@@ -522,3 +522,19 @@ def test_ctrl_c_during_a_step_stops_after_that_step(kit, capsys):
     assert len(trainer.losses) == 5 and trainer.interrupted
     assert 'Interrupted in epoch 1 after step 5 of 10' in capsys.readouterr().out
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handler restored
+
+
+def test_the_start_line_says_what_became_of_num_gpus(kit, capsys):
+    """No silent fallback: GPUs asked for but absent (or more than one device, which d2lmini
+    does not train on yet) are named on the start line."""
+    kit.d2l.set_seed(0)
+    data = small_data(kit.d2l, train_examples=128, val_examples=64)
+    model, params = kit.make_model(data)
+    trainer = kit.d2l.Trainer(max_epochs=1, num_gpus=2)
+    kit.fit(trainer, model, data, params)
+    line = capsys.readouterr().out.splitlines()[0]
+    if kit.d2l.num_gpus() == 0:
+        assert line.endswith(f'(num_gpus=2 was asked for, but {trainer.framework} finds no GPU: '
+                             f'this run uses the CPU)'), line
+    else:
+        assert 'd2lmini trains on one device, gpu:0' in line, line
