@@ -22,7 +22,7 @@ import types
 import numpy as np
 
 from d2lmini import budget as budgets
-from d2lmini import checkpoint, checks, progress, record, seeding
+from d2lmini import checkpoint, checks, frameworks, progress, record, seeding
 from d2lmini.callback import Callback
 from d2lmini.errors import ModelError, NonFiniteLossError
 from d2lmini.hyperparameters import HyperParameters
@@ -106,8 +106,8 @@ class Trainer(HyperParameters):
     def _devices_note(self):
         """What became of `num_gpus`, when it is not what runs: never a silent fallback."""
         if self.num_gpus and not self.on_gpu:
-            return (f' (num_gpus={self.num_gpus} was asked for, but {self.framework} finds no '
-                    f'GPU: this run uses the CPU)')
+            return (f' (num_gpus={self.num_gpus} was asked for, but '
+                    f'{frameworks.get(self.framework).label} finds no GPU: this run uses the CPU)')
         if self.num_gpus > 1:
             return (f' (num_gpus={self.num_gpus} was asked for, and {self.count_gpus()} found: '
                     f'd2lmini trains on one device, {self.device_name()})')

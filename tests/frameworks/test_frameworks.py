@@ -534,7 +534,8 @@ def test_the_start_line_says_what_became_of_num_gpus(kit, capsys):
     kit.fit(trainer, model, data, params)
     line = capsys.readouterr().out.splitlines()[0]
     if kit.d2l.num_gpus() == 0:
-        assert line.endswith(f'(num_gpus=2 was asked for, but {trainer.framework} finds no GPU: '
+        label = frameworks.get(trainer.framework).label
+        assert line.endswith(f'(num_gpus=2 was asked for, but {label} finds no GPU: '
                              f'this run uses the CPU)'), line
     else:
         assert 'd2lmini trains on one device, gpu:0' in line, line
