@@ -144,10 +144,16 @@ def cited(source, root=chapters.ROOT, where='the notebook'):
     return keys
 
 
+def list_order(entry):
+    """Where `entry` stands in a reference list: by its label, then its key (the written
+    lists and the book's bibliography both)."""
+    return label(entry).lower(), entry.key
+
+
 def reference_list(keys, root=chapters.ROOT):
-    """The written list of `keys`, sorted by author and year as the book's bibliography is."""
+    """The written list of `keys`, in `list_order`, as the book's bibliography is."""
     found = entries(root)
-    ordered = sorted(keys, key=lambda k: (label(found[k]).lower(), k))
+    ordered = sorted(keys, key=lambda k: list_order(found[k]))
     return ''.join(reference(found[k]) + '\n' for k in ordered)
 
 

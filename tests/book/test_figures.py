@@ -134,6 +134,8 @@ def test_page_shows_the_figures_captions_citations_and_bibliography(chapter):
     labels = [re.sub(r'\s+', ' ', e.select_one('.label').get_text()).strip(' []') for e in entries]
     assert labels and all(re.fullmatch(r'[A-Z][^,]*, \d{4}', label) for label in labels), labels
     assert 'Szegedy et al., 2015' in labels
+    # in the order of the notebooks' written list
+    assert labels == sorted(labels, key=str.lower)
 
 
 def test_link_leaves_other_sites_alone_and_names_a_missing_source(tmp_path):
