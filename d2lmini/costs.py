@@ -154,6 +154,13 @@ class Cost:
                       for f in dataclasses.fields(self)))
 
 
+def recording_hook(layers, describe, name, child):
+    """A forward hook `(layer, inputs, output)`, as PyTorch and Gluon call them, that appends
+    `describe(layer, name, child, input shape, output shape)` (a `Layer`) to `layers`."""
+    return lambda layer, inputs, output: layers.append(
+        describe(layer, name, child, inputs[0].shape, output.shape))
+
+
 def cost(layer, batch=1):
     """The Cost of one Layer for a batch of `batch` examples (formulas: module docstring)."""
     out_size, in_size = math.prod(layer.out_shape), math.prod(layer.in_shape)

@@ -25,7 +25,7 @@ from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: E402,F401 (API)
 from d2lmini.callback import Callback  # noqa: F401 (API)
-from d2lmini.summary import layer_label, print_layer_shape, top_level_children  # noqa: E402
+from d2lmini.summary import shape_printing_hook, top_level_children  # noqa: E402
 
 
 def cpu():
@@ -102,10 +102,8 @@ class Module(Steps, gluon.HybridBlock, HyperParameters):
         # Gluon keeps a block's children in registration order
         children = top_level_children(self, lambda net: isinstance(net, gluon.Block),
                                        lambda top: top._children.items())
-        self._forward_with_hooks(X_shape, [child.register_forward_hook(
-            lambda block, inputs, output, name=name: print_layer_shape(
-                layer_label(name, block), output.shape))
-            for name, child in children])
+        self._forward_with_hooks(X_shape, [child.register_forward_hook(shape_printing_hook(name))
+                                           for name, child in children])
 
     def cost_report(self, X_shape, unknown='raise'):
         """The multiply-adds, parameters, bytes moved and arithmetic intensity of each leaf
@@ -120,8 +118,7 @@ class Module(Steps, gluon.HybridBlock, HyperParameters):
         for position, (child_name, child) in enumerate(children):
             for name, block in leaf_blocks(child, child_name):
                 hooks.append(block.register_forward_hook(
-                    lambda block, inputs, output, name=name, child=position: layers.append(
-                        describe_layer(block, name, child, inputs[0].shape, output.shape))))
+                    costs.recording_hook(layers, describe_layer, name, position)))
         self._forward_with_hooks(X_shape, hooks)
         return costs.Report(layers, X_shape[0], unknown)
 

@@ -20,5 +20,11 @@ def top_level_children(model, is_module, children_of):
     return children
 
 
+def shape_printing_hook(name):
+    """A forward hook `(layer, inputs, output)`, as PyTorch and Gluon call them, that prints the
+    output shape of the layer the model calls `name`."""
+    return lambda layer, inputs, output: print_layer_shape(layer_label(name, layer), output.shape)
+
+
 def print_layer_shape(name, shape):
     print(f'{name:<20} output shape: {tuple(int(d) for d in shape)}')

@@ -15,7 +15,7 @@ from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
 from d2lmini.callback import Callback  # noqa: F401 (API)
-from d2lmini.summary import layer_label, print_layer_shape, top_level_children
+from d2lmini.summary import shape_printing_hook, top_level_children
 
 
 def cpu():
@@ -79,10 +79,8 @@ class Module(Steps, nn.Module, HyperParameters):
         BatchNorm statistics), the training flag and the global RNG are left unchanged."""
         children = top_level_children(self, lambda net: isinstance(net, nn.Module),
                                        lambda top: top.named_children())
-        self._forward_with_hooks(X_shape, [child.register_forward_hook(
-            lambda module, inputs, output, name=name: print_layer_shape(
-                layer_label(name, module), output.shape))
-            for name, child in children])
+        self._forward_with_hooks(X_shape, [child.register_forward_hook(shape_printing_hook(name))
+                                           for name, child in children])
 
     def cost_report(self, X_shape, unknown='raise'):
         """The multiply-adds, parameters, bytes moved and arithmetic intensity of each leaf
@@ -97,8 +95,7 @@ class Module(Steps, nn.Module, HyperParameters):
             for name, module in child.named_modules(prefix=child_name):
                 if next(module.children(), None) is None:       # a leaf
                     hooks.append(module.register_forward_hook(
-                        lambda module, inputs, output, name=name, child=position: layers.append(
-                            describe_layer(module, name, child, inputs[0].shape, output.shape))))
+                        costs.recording_hook(layers, describe_layer, name, position)))
         self._forward_with_hooks(X_shape, hooks)
         return costs.Report(layers, X_shape[0], unknown)
 
