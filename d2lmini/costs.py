@@ -93,6 +93,13 @@ class Layer:
     in_channels: int = None
     out_channels: int = None
 
+    @classmethod
+    def from_batches(cls, name, class_name, child, kind, in_batch, out_batch, layout, **details):
+        """A Layer from the batch shapes of its input and output in the adapter's `layout`
+        ('NCHW' or 'NHWC'), the form in which every adapter sees them."""
+        return cls(name, class_name, child, kind, channels_first(in_batch, layout),
+                   channels_first(out_batch, layout), **details)
+
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f'{self.name}: kind must be one of {KINDS}, not {self.kind!r}')

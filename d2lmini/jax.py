@@ -218,9 +218,8 @@ class Module(nn.Module, HyperParameters):
                                    stride=strides or 1))
 
         def describe(kind, name, class_name, in_shape, out_shape, **details):
-            return costs.Layer(name, class_name, where['child'], kind,
-                               costs.channels_first(in_shape, 'NHWC'),
-                               costs.channels_first(out_shape, 'NHWC'), **details)
+            return costs.Layer.from_batches(name, class_name, where['child'], kind, in_shape,
+                                            out_shape, 'NHWC', **details)
 
         def run_sequential(module, X):
             for index, layer in enumerate(module.layers):

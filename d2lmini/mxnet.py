@@ -167,9 +167,8 @@ def describe_layer(block, name, child, in_shape, out_shape):
     """A `d2lmini.costs.Layer` for a leaf block that turned an input of `in_shape` into an
     output of `out_shape` (NCHW batch shapes)."""
     def layer(kind, **details):
-        return costs.Layer(name, type(block).__name__, child, kind,
-                           costs.channels_first(in_shape, 'NCHW'),
-                           costs.channels_first(out_shape, 'NCHW'), **details)
+        return costs.Layer.from_batches(name, type(block).__name__, child, kind, in_shape,
+                                        out_shape, 'NCHW', **details)
     if isinstance(block, gluon.nn.Dense):
         if block._flatten:      # it reads its input as one vector per example
             in_shape = (in_shape[0], int(np.prod(in_shape[1:])))

@@ -216,9 +216,8 @@ def describe_layer(layer, name, child, in_shape, out_shape):
                        bias=layer.use_bias)
     elif kind in ('max_pool', 'avg_pool'):
         details = dict(kernel=layer.pool_size, stride=layer.strides)
-    return costs.Layer(name, type(layer).__name__, child, kind,
-                       costs.channels_first(in_shape, 'NHWC'),
-                       costs.channels_first(out_shape, 'NHWC'), **details)
+    return costs.Layer.from_batches(name, type(layer).__name__, child, kind, in_shape, out_shape,
+                                    'NHWC', **details)
 
 
 class Classifier(Module):

@@ -126,9 +126,8 @@ def describe_layer(module, name, child, in_shape, out_shape):
     """A `d2lmini.costs.Layer` for a leaf module that turned an input of `in_shape` into an
     output of `out_shape` (NCHW batch shapes)."""
     def layer(kind, **details):
-        return costs.Layer(name, type(module).__name__, child, kind,
-                           costs.channels_first(in_shape, 'NCHW'),
-                           costs.channels_first(out_shape, 'NCHW'), **details)
+        return costs.Layer.from_batches(name, type(module).__name__, child, kind, in_shape,
+                                        out_shape, 'NCHW', **details)
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         return layer('conv', kernel=module.kernel_size, stride=module.stride,
                      groups=module.groups, bias=module.bias is not None)
