@@ -243,9 +243,14 @@ class Report:
                 f'flatten, reshape and padding. Pass unknown=\'zero\' to list such layers as '
                 f'rows of zero cost (their work is then missing from the totals), or teach '
                 f'd2lmini/costs.py and your framework\'s adapter their kind.')
-        self.batch = int(batch)
+        self.batch, self.unknown = int(batch), unknown
         self.rows = [Row(layer, cost(layer, self.batch)) for layer in layers]
         self.total = sum((row.cost for row in self.rows), Cost())
+
+    def with_batch(self, batch):
+        """The same model's report for another batch size, without another forward pass:
+        multiply-adds and activation bytes grow with the batch, weights are read once."""
+        return Report([row.layer for row in self.rows], batch, self.unknown)
 
     def by_child(self):
         """{position of the top-level child: its total Cost}, in order."""
@@ -253,6 +258,16 @@ class Report:
         for row in self.rows:
             totals[row.layer.child] = totals.get(row.layer.child, Cost()) + row.cost
         return totals
+
+    def summary(self, name=''):
+        """One line of the totals: multiply-adds, parameters, weight and activation megabytes
+        (10**6 bytes) and the arithmetic intensity, e.g. 'GoogLeNet: 276.1 M multiply-adds,
+        5.98 M parameters (23.9 MB), activations 5.6 MB, 9.6 MACs/B'."""
+        total = self.total
+        return (f'{name + ": " if name else ""}{total.macs / 1e6:,.1f} M multiply-adds, '
+                f'{total.params / 1e6:.2f} M parameters ({total.weight_bytes / 1e6:.1f} MB), '
+                f'activations read and written {(total.read_bytes + total.written_bytes) / 1e6:.1f} MB, '
+                f'{total.intensity:.1f} MACs/B')
 
     COLUMNS = ('#', 'child', 'layer', 'input', 'output', 'multiply-adds', 'parameters',
                'weight B', 'read B', 'written B', 'MACs/B')
@@ -286,3 +301,105 @@ class Report:
 
     def _repr_pretty_(self, printer, cycle):     # IPython shows the table as a cell's value
         printer.text(str(self))
+
+
+@dataclasses.dataclass(frozen=True)
+class Chip:
+    """A processor as the roofline model sees it (Williams, Waterman and Patterson 2009,
+    "Roofline", doi:10.1145/1498765.1498785): a peak rate of multiply-adds and a memory
+    bandwidth.
+
+    name: what to call it in tables and figures. peak_macs: multiply-adds per second at its
+    peak (half its peak FLOP/s: a multiply-add is 2 FLOPs). bandwidth: bytes per second to its
+    main memory.
+    """
+    name: str
+    peak_macs: float
+    bandwidth: float
+
+    @property
+    def balance(self):
+        """The balance point, in MACs per byte: a layer of lower arithmetic intensity waits on
+        memory (memory-bound), one of higher intensity on arithmetic (compute-bound)."""
+        return self.peak_macs / self.bandwidth
+
+    def bound(self, cost):
+        """'compute' or 'memory': what limits a Cost's time on this chip."""
+        return 'compute' if cost.intensity >= self.balance else 'memory'
+
+    def seconds(self, cost):
+        """The roofline's lower bound on a Cost's time here: the longer of its arithmetic at
+        the peak rate and its bytes at the full bandwidth (caches and overlap can only lose)."""
+        return max(cost.macs / self.peak_macs, cost.bytes / self.bandwidth)
+
+
+def roofline_table(reports, chips):
+    """A table, as text: for each report ({label: Report}, or (label, Report) pairs) on each Chip, the share of the
+    multiply-adds in layers that are compute-bound there (intensity at or above the chip's
+    balance point), the roofline's time for the report's batch (the sum over layers of
+    Chip.seconds, in ms) and the images per second that time allows; and per report the
+    largest working set of one layer (its weights, input and output, in MB of 10**6 bytes):
+    what an on-chip memory must hold to run every layer without going back to main memory."""
+    header = ('model', 'batch', 'chip', 'balance', 'compute-bound work', 'time (ms)', 'images/s',
+              'largest layer (MB)')
+    lines = [header]
+    for label, report in (reports.items() if hasattr(reports, 'items') else reports):
+        largest = max(row.cost.bytes for row in report.rows) / 1e6
+        for chip in chips:
+            compute = sum(row.cost.macs for row in report.rows if chip.bound(row.cost) == 'compute')
+            seconds = sum(chip.seconds(row.cost) for row in report.rows)
+            lines.append((label, str(report.batch), chip.name, f'{chip.balance:.1f} MACs/B',
+                          f'{compute / report.total.macs:.0%}', f'{seconds * 1e3:.3f}',
+                          f'{report.batch / seconds:,.0f}', f'{largest:.1f}'))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = [' '.join(cell.ljust(w) if i < 3 else cell.rjust(w)
+                     for i, (cell, w) in enumerate(zip(line, widths))).rstrip() for line in lines]
+    return '\n'.join([text[0], '-' * len(text[0]), *text[1:]])
+
+
+def _module_layers(report, child):
+    """The layers of one top-level child that have parameters, and its global pool, as
+    'conv 3x3, conv 1x1 ×2' (Layer.label, the same in every framework)."""
+    counts = {}
+    for row in report.rows:
+        if row.layer.child == child and (row.cost.params or row.layer.label.startswith('global')):
+            counts[row.layer.label] = counts.get(row.layer.label, 0) + 1
+    return ', '.join(label + (f' ×{n}' if n > 1 else '') for label, n in counts.items())
+
+
+def parameter_table(reports):
+    """A table, as text, of the parameters of each model's top-level modules at several input
+    sizes: `reports` is {model: {size label: Report}}. The modules are named by position,
+    b1, b2, ... and `head` for the last (what the chapter calls them); columns: the shape each
+    module reads (channels first, at each size), its parameters at each size, and its layers
+    that have parameters (Layer.label, with counts). A model's totals close its lines."""
+    sizes = list(next(iter(reports.values())))
+    lines = [['model', 'module', *(f'reads {size}' for size in sizes),
+              *(f'params {size}' for size in sizes), 'layers']]
+    rules = [1]         # lines above which a rule is drawn
+    for model, by_size in reports.items():
+        first = next(iter(by_size.values()))
+        children = list(first.by_child())
+        names = [f'b{i}' for i in range(1, len(children))] + ['head']
+        reads = {}
+        for size, report in by_size.items():
+            # what each module reads: the model's input, then what the module before it wrote
+            written = {row.layer.child: row.layer.out_shape for row in report.rows}
+            shapes = [report.rows[0].layer.in_shape, *written.values()]
+            reads[size] = ['x'.join(map(str, shape)) for shape in shapes]
+        rules.append(len(lines))
+        for i, (name, child) in enumerate(zip(names, children)):
+            lines.append([model if i == 0 else '', name, *(reads[size][i] for size in sizes),
+                          *(f'{by_size[size].by_child()[child].params:,}' for size in sizes),
+                          _module_layers(first, child)])
+        lines.append(['', 'total', *('' for _ in sizes),
+                      *(f'{by_size[size].total.params:,}' for size in sizes), ''])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    numeric = range(2, 2 + 2 * len(sizes))
+    text = []
+    for index, line in enumerate(lines):
+        if index in rules:
+            text.append('  '.join('-' * width for width in widths))
+        text.append('  '.join(cell.rjust(w) if i in numeric else cell.ljust(w)
+                              for i, (cell, w) in enumerate(zip(line, widths))).rstrip())
+    return '\n'.join(text)

@@ -24,14 +24,18 @@ from flax import linen as nn
 from flax import traverse_util
 from flax.training import train_state
 
-from d2lmini import costs, fashion_mnist, initializers, jax_max_pool, training
+from d2lmini import chapter_code, costs, fashion_mnist, initializers, jax_max_pool, training
 from d2lmini.steps import mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import draw_seed, set_seed  # noqa: F401 (API)
 from d2lmini.callback import Callback  # noqa: F401 (API)
+from d2lmini.costs import Chip, parameter_table, roofline_table  # noqa: F401 (API)
+from d2lmini.intensity_plot import plot_intensity  # noqa: F401 (API)
 from d2lmini.summary import layer_label, print_layer_shape
 from d2lmini.jax_max_pool import max_pool  # noqa: F401 (API: d2l.max_pool)
+
+load_chapter = chapter_code.loader('jax')   # d2l.load_chapter('googlenet').GoogleNet
 
 
 def cpu():

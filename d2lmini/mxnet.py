@@ -19,13 +19,17 @@ os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
 import mxnet as mx  # noqa: E402 (must come after the two fixes above)
 from mxnet import autograd, gluon, init  # noqa: E402
 
-from d2lmini import costs, fashion_mnist, initializers, training  # noqa: E402
+from d2lmini import chapter_code, costs, fashion_mnist, initializers, training  # noqa: E402
 from d2lmini.steps import Steps, mean_if  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,F401 (API)
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: E402,F401 (API)
 from d2lmini.callback import Callback  # noqa: F401 (API)
+from d2lmini.costs import Chip, parameter_table, roofline_table  # noqa: F401 (API)
+from d2lmini.intensity_plot import plot_intensity  # noqa: F401 (API)
 from d2lmini.summary import shape_printing_hook, top_level_children  # noqa: E402
+
+load_chapter = chapter_code.loader('mxnet')   # d2l.load_chapter('googlenet').GoogleNet
 
 
 def cpu():

@@ -9,13 +9,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from d2lmini import costs, fashion_mnist, initializers, training
+from d2lmini import chapter_code, costs, fashion_mnist, initializers, training
 from d2lmini.steps import Steps, mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
 from d2lmini.callback import Callback  # noqa: F401 (API)
+from d2lmini.costs import Chip, parameter_table, roofline_table  # noqa: F401 (API)
+from d2lmini.intensity_plot import plot_intensity  # noqa: F401 (API)
 from d2lmini.summary import shape_printing_hook, top_level_children
+
+load_chapter = chapter_code.loader('pytorch')   # d2l.load_chapter('googlenet').GoogleNet
 
 
 def cpu():

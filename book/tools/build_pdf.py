@@ -57,7 +57,7 @@ figure, img, table, .cell_input, .framework-note { break-inside: avoid; }
 .sd-tab-set.framework-tabs.full-width { width: 100% !important; max-width: 100% !important; }
 .bd-header, .bd-sidebar-primary, .bd-sidebar-secondary, .bd-footer, .bd-footer-content,
 .header-article, .prev-next-area, .bd-header-article, #pst-back-to-top, .theme-switch-button,
-.headerlink, .copybtn, .search-button-field { display: none !important; }
+.headerlink, .copybtn, .search-button-field, details.answer > summary { display: none !important; }
 .bd-main .bd-content .bd-article-container { max-width: 100% !important; }
 .bd-container, .bd-container__inner, .bd-page-width { max-width: 100% !important; }
 /* A code cell and its output on one page where they fit; Chromium still breaks a cell taller
@@ -167,6 +167,9 @@ EDITION_JS = '''([book, label, others, repository]) => {
 # the next page leaves little empty; a tall one keeps more, or its labels would get too small.
 FIGURES_JS = '''() => document.querySelectorAll('p > img:only-child').forEach((img) =>
   img.classList.add(img.naturalHeight > img.naturalWidth ? 'print-figure-tall' : 'print-figure-wide'))'''
+
+# Worked answers are folded on the web page (book/_ext/answers.py); on paper they are open.
+OPEN_ANSWERS_JS = '''() => document.querySelectorAll('details.answer').forEach((d) => { d.open = true; })'''
 
 HEADER = ('<div style="font-size:8px;width:100%;margin:0 12mm;color:#777;text-align:right;">'
           '<span class="title"></span></div>')
@@ -278,6 +281,7 @@ def print_pdfs(frameworks, timeout_ms=120_000):
                                            repository])
                 page.evaluate(HANG_LINES_JS)
                 page.evaluate(FIGURES_JS)
+                page.evaluate(OPEN_ANSWERS_JS)
                 page.wait_for_function('() => window.MathJax && MathJax.startup && MathJax.startup.promise',
                                        timeout=timeout_ms)
                 page.evaluate('() => MathJax.startup.promise')

@@ -6,19 +6,19 @@ folder's notebooks `book/<name>/<name>_<framework>.ipynb`. Facts about a chapter
 its reference runs are read against (chance, run_numbers.Facts).
 `python -m book.tools.chapters` prints every chapter's notebooks (for the Makefile).
 """
-import contextlib
-import io
 import json
 import pathlib
 import re
+import types
 
+from d2lmini import chapter_code
+# the cell that installs d2lmini where it is missing (Colab), the one that calls Trainer.fit,
+# and both: the cells `load_code` leaves out
+from d2lmini.chapter_code import INSTALL_TAG, SKIPPED_TAGS, TRAIN_TAG  # noqa: F401
 from d2lmini.frameworks import FRAMEWORKS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAGE = 'index'
-INSTALL_TAG = 'colab-install'   # the cell that installs d2lmini where it is missing (Colab)
-TRAIN_TAG = 'train'             # the one cell that calls Trainer.fit
-SKIPPED_TAGS = {INSTALL_TAG, TRAIN_TAG}   # cells `load_code` leaves out
 
 
 class ChapterError(Exception):
@@ -94,15 +94,12 @@ def facts(chapter, root=ROOT):
 
 def load_code(chapter, framework, root=ROOT, quiet=True):
     """Run a notebook's code cells but the install and training cells, and return the
-    namespace: tests and benchmarks use exactly the code the reader sees."""
+    namespace: tests and benchmarks use exactly the code the reader sees (the same loading as
+    `d2l.load_chapter`, d2lmini/chapter_code.py, from this checkout's notebook)."""
     path = notebook_path(chapter, framework, root)
-    namespace = {'__name__': f'{chapter}_{framework}'}
-    for index, cell in enumerate(json.loads(path.read_text())['cells']):
-        if cell['cell_type'] == 'code' and not SKIPPED_TAGS & set(cell['metadata'].get('tags', [])):
-            code = compile(''.join(cell['source']), f'{path.name}[cell {index}]', 'exec')
-            with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
-                exec(code, namespace)
-    return namespace
+    module = types.ModuleType(f'{chapter}_{framework}')
+    chapter_code.run_cells(json.loads(path.read_text()), module, str(path), quiet)
+    return vars(module)
 
 
 if __name__ == '__main__':

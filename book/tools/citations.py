@@ -100,9 +100,10 @@ def label(entry):
 
 def reference(entry):
     """One line of the written reference list (markdown)."""
-    people = [f'{_plain(" ".join(p.last_names))}, '
-              + ' '.join(f'{_plain(n)[0]}.' for n in p.first_names + p.middle_names)
-              for p in authors(entry)]
+    def name(person):       # 'Szegedy, C.'; an organisation ({NVIDIA}) has no initials
+        initials = ' '.join(f'{_plain(n)[0]}.' for n in person.first_names + person.middle_names)
+        return _plain(' '.join(person.last_names)) + (f', {initials}' if initials else '')
+    people = [name(p) for p in authors(entry)]
     if len(entry.persons.get('author', [])) > len(people):      # BibTeX's 'and others'
         authors_text = ', '.join(people) + ', et al.'
     else:

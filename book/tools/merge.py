@@ -15,12 +15,28 @@ import textwrap
 import nbformat
 
 from book.tools import runs
+from d2lmini.frameworks import IDS
 
 NOTE_TAG = 'framework-note'
 # A note only for a notebook read alone (Colab, GitHub, a download), such as the one under the
 # title that names its framework: the page, whose tabs name them all, leaves it out.
 NOTEBOOK_ONLY_TAG = 'notebook-only'
 META_KEY = 'framework_tabs'
+# Shared prose may link another chapter's notebook for the reader's framework: the PyTorch
+# notebook's cell links ../x/x_pytorch.ipynb where the JAX one's links ../x/x_jax.ipynb, so
+# that GitHub, Colab and a download open the same framework's notebook. Such cells count as
+# the same text; the page links the other chapter's page, ../x/index.ipynb, instead.
+SIBLING_LINK = re.compile(r'\]\(\.\./([\w-]+)/\1_(' + '|'.join(IDS) + r')\.ipynb')
+
+
+def links_for(text, framework):
+    """`text` with its links to other chapters' notebooks made to name `framework`."""
+    return SIBLING_LINK.sub(lambda m: f'](../{m[1]}/{m[1]}_{framework}.ipynb', text)
+
+
+def page_links(text):
+    """`text` with its links to other chapters' notebooks made links to those chapters' pages."""
+    return SIBLING_LINK.sub(lambda m: f'](../{m[1]}/index.ipynb', text)
 
 
 class MergeError(Exception):
@@ -67,7 +83,7 @@ def layout(nb, name):
 
 def _lines(cell):
     """A markdown cell's lines, ignoring trailing spaces and blank lines at either end."""
-    return [line.rstrip() for line in cell.source.strip('\n').splitlines()]
+    return [line.rstrip() for line in page_links(cell.source).strip('\n').splitlines()]
 
 
 def _compare_shared(ref, other, texts=True):
@@ -112,6 +128,11 @@ def check_structure(layouts, texts=True):
     framework where any has code."""
     ref, *others = layouts.values()
     problems = [p for p in (_compare_shared(ref, other, texts) for other in others) if p]
+    for fw, lay in layouts.items():
+        problems += [f'{lay.name} cell {index} links {m[0][2:]}, another framework\'s notebook: '
+                     f'link {m[1]}_{fw}.ipynb (the page links the chapter\'s page)'
+                     for index, cell in lay.shared for m in SIBLING_LINK.finditer(cell.source)
+                     if m[2] != fw] if texts and fw in IDS else []
     if problems:
         raise MergeError('The shared prose differs between the framework notebooks '
                          '(shared markdown cells must be identical and in the same order; tag '
@@ -183,7 +204,8 @@ def merge(notebooks, names, header=''):
             cells += [_framework_cell(cell, fw, g, index) for index, cell in lay.groups[g]]
         if g < len(ref.shared):
             cell = ref.shared[g][1]
-            cells += _with_header(cell, header) if g == 0 and header else [_markdown_cell(cell.source, cell)]
+            cell = _markdown_cell(page_links(cell.source), cell)
+            cells += _with_header(cell, header) if g == 0 and header else [cell]
     page = nbformat.v4.new_notebook()
     page.metadata = nbformat.from_dict({
         'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'},

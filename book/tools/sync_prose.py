@@ -3,7 +3,8 @@
 usage: python -m book.tools.sync_prose CHAPTER FRAMEWORK   (make sync-prose CHAPTER=... FROM=...)
 
 Every shared markdown cell (not tagged `framework-note`) of the other notebooks gets the text
-and attachments of its counterpart in FRAMEWORK's notebook; notes and code stay as they are.
+and attachments of its counterpart in FRAMEWORK's notebook (its links to another chapter's
+notebook made to name the notebook's own framework); notes and code stay as they are.
 Refuses, naming the cells, when the notebooks' cell structure differs.
 """
 import sys
@@ -24,8 +25,9 @@ def sync(chapter, source, root=chapters.ROOT):
     changed = {}
     for fw, lay in list(layouts.items())[1:]:
         for (_, ref), (index, cell) in zip(layouts[source].shared, lay.shared):
-            if (cell.source, cell.get('attachments')) != (ref.source, ref.get('attachments')):
-                cell.source = ref.source
+            text = merge.links_for(ref.source, fw)     # links to other chapters: fw's notebooks
+            if (cell.source, cell.get('attachments')) != (text, ref.get('attachments')):
+                cell.source = text
                 cell.pop('attachments', None)
                 if ref.get('attachments'):
                     cell['attachments'] = ref['attachments']

@@ -96,3 +96,11 @@ def test_others_and_a_missing_author(tmp_path):
     assert citations.reference(entry).startswith('- LeCun, Y., et al. (1998). Gradient.')
     with pytest.raises(citations.CitationError, match='edited names no author'):
         citations.label(citations.entries(tmp_path)['edited'])
+
+
+def test_an_organisation_as_author_is_written_without_initials(tmp_path):
+    (tmp_path / 'references.bib').write_text(
+        '@misc{nvidia, author = {{NVIDIA}}, title = {Datasheet}, year = {2018}, url = {https://n.com}}\n')
+    entry = citations.entries(tmp_path)['nvidia']
+    assert citations.label(entry) == 'NVIDIA, 2018'
+    assert citations.reference(entry) == '- NVIDIA (2018). Datasheet. <https://n.com>'

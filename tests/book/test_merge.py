@@ -116,6 +116,34 @@ def test_markdown_is_copied_as_written():
     assert nb.cells[0].attachments == {'x.png': {'image/png': demo_chapter.PNG_1X1}}
 
 
+def with_sibling_link(notebooks, framework_of=lambda fw: fw):
+    """The demo notebooks with a link to another chapter's notebook in a shared cell."""
+    for fw, nb in notebooks.items():
+        nb.cells[0].source += (f'\n\nAnswers: [exercise 2](../demo_exercises/demo_exercises_'
+                               f'{framework_of(fw)}.ipynb#exercise-2).')
+    return notebooks
+
+
+def test_a_link_to_another_chapter_names_each_notebooks_framework_and_the_page_there():
+    page = merged(with_sibling_link(demo_chapter.notebooks()))
+    assert '[exercise 2](../demo_exercises/index.ipynb#exercise-2)' in page.cells[0].source
+    assert '_pytorch.ipynb' not in page.cells[0].source
+    assert merge.links_for('[a](../x/x_jax.ipynb#y) [b](../x/x_mxnet.ipynb)', 'tensorflow') == \
+        '[a](../x/x_tensorflow.ipynb#y) [b](../x/x_tensorflow.ipynb)'
+    # a link to a notebook of the same chapter folder name only: another chapter's page
+    assert merge.page_links('[c](x_jax.ipynb) [d](../x/y_jax.ipynb)') == '[c](x_jax.ipynb) [d](../x/y_jax.ipynb)'
+
+
+def test_a_link_to_another_frameworks_notebook_is_named():
+    notebooks = with_sibling_link(demo_chapter.notebooks(),
+                                  lambda fw: 'pytorch' if fw == 'mxnet' else fw)
+    with pytest.raises(merge.MergeError) as error:
+        merged(notebooks)
+    assert ('book/demo/demo_mxnet.ipynb cell 0 links ../demo_exercises/demo_exercises_pytorch.ipynb'
+            in str(error.value))
+    assert 'demo_exercises_mxnet.ipynb' in str(error.value)
+
+
 # --- failures -------------------------------------------------------------------------------------
 
 def test_differing_prose_names_notebooks_cells_and_line():

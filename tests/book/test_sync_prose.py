@@ -60,3 +60,11 @@ def test_a_differing_structure_is_refused_naming_the_cells(root):
     assert 'book/demo/demo_mxnet.ipynb has no cells' in str(error.value)
     assert 'book/demo/demo_mxnet.ipynb after cell 6, before cell 7: nothing' in str(error.value)
     assert {fw: path.read_bytes() for fw, path in chapters.notebooks('demo', root).items()} == before
+
+
+def test_a_link_to_another_chapter_is_copied_naming_each_notebooks_framework(root):
+    edit(root, 'jax', 0, '# Demo chapter\n\nSee [the answers](../answers/answers_jax.ipynb#exercise-1).')
+    sync_prose.sync('demo', 'jax', root)
+    for fw, nb in read(root).items():
+        assert nb.cells[0].source.endswith(f'[the answers](../answers/answers_{fw}.ipynb#exercise-1).')
+    merge.check_structure({fw: merge.layout(nb, fw) for fw, nb in read(root).items()})
