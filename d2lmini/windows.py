@@ -199,7 +199,8 @@ class WindowReport:
         new.input_shape, new.windows, new._pins = (self.input_shape[0], *spatial), [], self._pins
         for window in self.windows:
             layer = window.layer
-            size = spatial if window.source is None else new.windows[window.source].layer.out_shape[1:]
+            size = (spatial if window.source is None
+                    else new.windows[window.source].layer.out_shape[1:])
             kernel, stride = (size, size) if layer.whole_input else (layer.kernel, layer.stride)
             out = tuple(output_size(n, k, s, b, a) for n, k, s, (b, a)
                         in zip(size, kernel, stride, layer.padding))
