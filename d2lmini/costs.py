@@ -79,6 +79,13 @@ class Layer:
     the same size along every spatial axis). groups: a convolution's groups. bias: whether it
     adds a bias. in_channels, out_channels: a dense layer's features (for a convolution they
     default to the shapes' channels).
+    padding: the zeros (-inf for a max pool) a convolution or pooling adds around its input
+    before sliding its window, or, for a 'pad' layer, the padding it writes: per spatial axis a
+    (before, after) pair, in input pixels (before: top/left). Given as () (none), an int (the
+    same on every side), one int per axis (the same before and after) or a pair per axis;
+    stored as pairs. It changes no cost (every tap counts); d2lmini/windows.py reads it.
+    A 'pad' layer without it pads (out - in) // 2 before and the rest after.
+    whole_input: set for the global kinds: the window is the whole input, at any input size.
     """
     name: str
     class_name: str
@@ -92,6 +99,8 @@ class Layer:
     bias: bool = False
     in_channels: int = None
     out_channels: int = None
+    padding: tuple = ()
+    whole_input: bool = False
 
     @classmethod
     def from_batches(cls, name, class_name, child, kind, in_batch, out_batch, layout, **details):
@@ -113,13 +122,32 @@ class Layer:
             fix('kernel', spatial)
             fix('stride', spatial)
             fix('out_shape', (self.in_shape[0], *(1 for _ in spatial)))
+            fix('whole_input', True)
         for field in ('kernel', 'stride'):
             value = getattr(self, field)
             fix(field, (int(value),) * len(spatial) if isinstance(value, int) else
                 tuple(int(v) for v in value))
+        fix('padding', self._padding_pairs(spatial))
         if self.kind == 'conv':
             fix('in_channels', self.in_channels or self.in_shape[0])
             fix('out_channels', self.out_channels or self.out_shape[0])
+
+    def _padding_pairs(self, spatial):
+        """`padding` as a (before, after) pair per spatial axis (see the class docstring)."""
+        padding = self.padding
+        if padding is None or (not isinstance(padding, int) and len(padding) == 0):
+            if self.kind == 'pad':      # split what the layer adds: the extra pixel after
+                return tuple(((o - i) // 2, o - i - (o - i) // 2)
+                             for i, o in zip(spatial, self.out_shape[1:]))
+            return ((0, 0),) * len(spatial)
+        if isinstance(padding, int):
+            return ((int(padding), int(padding)),) * len(spatial)
+        pairs = tuple((int(p), int(p)) if isinstance(p, int) or not hasattr(p, '__len__')
+                      else tuple(int(v) for v in p) for p in padding)
+        if len(pairs) != len(spatial) or any(len(pair) != 2 for pair in pairs):
+            raise ValueError(f'{self.name}: padding {self.padding!r} is not one (before, '
+                             f'after) pair per spatial axis of {self.in_shape}')
+        return pairs
 
     @property
     def label(self):
@@ -198,8 +226,9 @@ class Row:
 
 def _fold_padding(layers):
     """The layers without 'free' ones, each 'pad' folded into the next layer when that layer
-    reads what the padding wrote (it then reads the unpadded input); padding that feeds no
-    layer is dropped (it moves data, but computes nothing)."""
+    reads what the padding wrote (it then reads the unpadded input, and the pad's padding is
+    added to its own); padding that feeds no layer is dropped (it moves data, but computes
+    nothing)."""
     kept, padding = [], None
     for layer in layers:
         if layer.kind == 'free':
@@ -208,7 +237,10 @@ def _fold_padding(layers):
             padding = layer
             continue
         if padding is not None and layer.in_shape == padding.out_shape:
-            layer = dataclasses.replace(layer, in_shape=padding.in_shape)
+            layer = dataclasses.replace(
+                layer, in_shape=padding.in_shape,
+                padding=tuple((b + pad_b, a + pad_a) for (b, a), (pad_b, pad_a)
+                              in zip(layer.padding, padding.padding)))
         padding = None
         kept.append(layer)
     return kept

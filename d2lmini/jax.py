@@ -21,10 +21,13 @@ import jax.numpy as jnp
 import optax
 import flax.serialization
 from flax import linen as nn
+from flax.linen.linear import canonicalize_padding
+from jax import lax
 from flax import traverse_util
 from flax.training import train_state
 
-from d2lmini import chapter_code, costs, fashion_mnist, initializers, jax_max_pool, training
+from d2lmini import (chapter_code, costs, fashion_mnist, initializers, jax_max_pool, training,
+                     windows)
 from d2lmini.steps import mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -208,6 +211,15 @@ class Module(nn.Module, HyperParameters):
             jax.random.PRNGKey(0), jnp.zeros(X_shape, jnp.float32))
         return costs.Report(layers, X_shape[0], unknown)
 
+    @nn.nowrap
+    def window_report(self, X_shape):
+        """What each convolution and pooling window sees of real input versus padding, for an
+        input of `X_shape` (NHWC): a `d2lmini.windows.WindowReport` (print it for a table,
+        `.smallest_sizes()` for the smallest inputs), the same as in the other frameworks,
+        built from `cost_report(X_shape)` (layers it does not know count as zero; shapes only,
+        nothing computed). Raises WindowError if it cannot follow the sizes."""
+        return windows.window_report(self.cost_report(X_shape, unknown='zero'), X_shape, 'NHWC')
+
     def _describe_layers(self, X, layers):
         """Run the model on X, appending a `costs.Layer` to `layers` for each leaf called."""
         net = getattr(self, 'net', None)
@@ -216,10 +228,10 @@ class Module(nn.Module, HyperParameters):
         positions = {}                          # top-level children by order of first call
         calls = [0]                             # module calls so far: a leaf makes none
 
-        def observe_pool(inputs, outputs, window_shape, strides):
+        def observe_pool(inputs, outputs, window_shape, strides, pads):
             layers.append(describe('max_pool', f'{where["path"]}/max_pool', 'max_pool',
                                    inputs.shape, outputs.shape, kernel=window_shape,
-                                   stride=strides or 1))
+                                   stride=strides or 1, padding=pads))
 
         def describe(kind, name, class_name, in_shape, out_shape, **details):
             return costs.Layer.from_batches(name, class_name, where['child'], kind, in_shape,
@@ -275,12 +287,30 @@ def describe_module(module, X, Y, describe):
     if isinstance(module, nn.Conv) and not isinstance(module, nn.ConvTranspose):
         return describe('conv', name, class_name, X.shape, Y.shape, kernel=module.kernel_size,
                         stride=module.strides or 1, groups=module.feature_group_count,
-                        bias=module.use_bias)
+                        bias=module.use_bias, padding=conv_padding(module, X))
     if isinstance(module, nn.Dense):
         return describe('dense', name, class_name, X.shape, Y.shape, in_channels=X.shape[-1],
                         out_channels=module.features, bias=module.use_bias)
     kind = 'free' if isinstance(module, nn.Dropout) else 'unknown'
     return describe(kind, name, class_name, X.shape, Y.shape)
+
+
+def conv_padding(module, X):
+    """An `nn.Conv`'s zero padding for input X (NHWC) as (low, high) pairs per spatial axis:
+    its `padding` ('SAME', 'VALID', 'CAUSAL', an int, or ints or pairs per axis) resolved as
+    Flax resolves it ('SAME': what `lax.padtype_to_pads` gives for this input). 'CIRCULAR'
+    and 'REFLECT' pad with input pixels, not zeros: ValueError."""
+    kernel = tuple(module.kernel_size)
+    padding = canonicalize_padding(module.padding, len(kernel))
+    if padding == 'CAUSAL':
+        return [(k - 1, 0) for k in kernel]
+    if isinstance(padding, str) and padding in ('SAME', 'VALID'):
+        strides = module.strides or 1
+        strides = (strides,) * len(kernel) if isinstance(strides, int) else tuple(strides)
+        return lax.padtype_to_pads(X.shape[1:-1], kernel, strides, padding)
+    if isinstance(padding, str):
+        raise ValueError(f'{module.name}: padding {padding!r} is not zero padding')
+    return padding
 
 
 def _equations(jaxpr):
@@ -307,15 +337,18 @@ def describe_function(function, X):
         if primitive in eqns:
             params = eqns[primitive].params
             return kind, dict(kernel=params['window_dimensions'][1:-1],
-                              stride=params['window_strides'][1:-1])
-    if Y.size == X.size:
-        return 'free', {}
+                              stride=params['window_strides'][1:-1],
+                              padding=params['padding'][1:-1])
     channels_kept = Y.shape[0] == X.shape[0] and Y.shape[-1] == X.shape[-1]
-    if channels_kept and all(d == 1 for d in Y.shape[1:-1]):
+    if X.ndim >= 3 and channels_kept and all(d == 1 for d in Y.shape[1:-1]):
+        # over all spatial axes: a global pool, even of a 1x1 map (which keeps the size)
+        spatial = set(range(1, X.ndim - 1))
         for primitive, kind in (('reduce_sum', 'global_avg_pool'),
                                 ('reduce_max', 'global_max_pool')):
-            if primitive in eqns:
+            if primitive in eqns and spatial <= set(eqns[primitive].params['axes']):
                 return kind, {}
+    if Y.size == X.size:
+        return 'free', {}
     return 'unknown', {}
 
 

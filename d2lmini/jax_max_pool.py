@@ -7,8 +7,9 @@ import jax.numpy as jnp
 from jax import lax
 
 
-# Called as observe(inputs, outputs, window_shape, strides) by every `max_pool` while listed:
-# a pool is a function call, not a Flax module, and d2lmini's cost report must see it.
+# Called as observe(inputs, outputs, window_shape, strides, pads) by every `max_pool` while
+# listed (pads: its -inf padding, a (low, high) pair per spatial axis): a pool is a function
+# call, not a Flax module, and d2lmini's cost and window reports must see it.
 observers = []
 
 
@@ -23,8 +24,10 @@ def max_pool(inputs, window_shape, strides=None, padding='VALID'):
     gradient to the first maximum in window order, as `select_and_scatter` does.
     """
     outputs = _max_pool(inputs, window_shape, strides, padding)
-    for observe in observers:
-        observe(inputs, outputs, window_shape, strides)
+    if observers:
+        pads = _max_pool_geometry(inputs, window_shape, strides, padding)[1][1:-1]
+        for observe in observers:
+            observe(inputs, outputs, window_shape, strides, pads)
     return outputs
 
 

@@ -19,7 +19,7 @@ os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
 import mxnet as mx  # noqa: E402 (must come after the two fixes above)
 from mxnet import autograd, gluon, init  # noqa: E402
 
-from d2lmini import chapter_code, costs, fashion_mnist, initializers, training  # noqa: E402
+from d2lmini import chapter_code, costs, fashion_mnist, initializers, training, windows  # noqa: E402
 from d2lmini.steps import Steps, mean_if  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,F401 (API)
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
@@ -126,6 +126,14 @@ class Module(Steps, gluon.HybridBlock, HyperParameters):
         self._forward_with_hooks(X_shape, hooks)
         return costs.Report(layers, X_shape[0], unknown)
 
+    def window_report(self, X_shape):
+        """What each convolution and pooling window sees of real input versus padding, for an
+        input of `X_shape` (NCHW): a `d2lmini.windows.WindowReport` (print it for a table,
+        `.smallest_sizes()` for the smallest inputs), the same as in the other frameworks,
+        built from `cost_report(X_shape)` (layers it does not know count as zero). Raises
+        WindowError if it cannot follow the sizes."""
+        return windows.window_report(self.cost_report(X_shape, unknown='zero'), X_shape, 'NCHW')
+
     def _forward_with_hooks(self, X_shape, hooks):
         """One forward pass of a random input of `X_shape` in inference mode, imperatively
         (so that the hooks run), then detach `hooks`."""
@@ -182,11 +190,12 @@ def describe_layer(block, name, child, in_shape, out_shape):
         options = block._kwargs
         if 'num_group' in options:
             return layer('conv', kernel=options['kernel'], stride=options['stride'],
-                         groups=options['num_group'], bias=not options['no_bias'])
+                         groups=options['num_group'], bias=not options['no_bias'],
+                         padding=options['pad'])
         if options['global_pool']:
             return layer(f'global_{options["pool_type"]}_pool')
         return layer(f'{options["pool_type"]}_pool', kernel=options['kernel'],
-                     stride=options['stride'])
+                     stride=options['stride'], padding=options['pad'])
     return layer('free' if isinstance(block, FREE_LAYERS) else 'unknown')
 
 

@@ -32,7 +32,7 @@ with _native_stderr_muted():
     import tensorflow as tf
     tf.config.list_logical_devices()     # initializes the devices now, quietly
 
-from d2lmini import chapter_code, costs, fashion_mnist, initializers, training
+from d2lmini import chapter_code, costs, fashion_mnist, initializers, training, windows
 from d2lmini.steps import Steps  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -149,6 +149,14 @@ class Module(Steps, tf.keras.Model, HyperParameters):
         self._forward_reporting(X_shape, reporters)
         return costs.Report(layers, X_shape[0], unknown)
 
+    def window_report(self, X_shape):
+        """What each convolution and pooling window sees of real input versus padding, for an
+        input of `X_shape` (NHWC): a `d2lmini.windows.WindowReport` (print it for a table,
+        `.smallest_sizes()` for the smallest inputs), the same as in the other frameworks,
+        built from `cost_report(X_shape)` (layers it does not know count as zero). Raises
+        WindowError if it cannot follow the sizes."""
+        return windows.window_report(self.cost_report(X_shape, unknown='zero'), X_shape, 'NHWC')
+
     def _top_level_children(self):
         """(name or None, layer) for each top-level layer, as `layer_summary` lists them."""
         def named_layers(top):
@@ -207,6 +215,24 @@ COST_KINDS = [
 ]
 
 
+def keras_padding(padding, in_shape, out_shape, kernel, stride, **_):
+    """A Keras layer's `padding` ('valid', 'same' or 'causal') as (before, after) pairs per
+    spatial axis of its NHWC batch shapes: 'same' pads total = max((out - 1) * stride + kernel
+    - in, 0), total // 2 before and the rest after, as TensorFlow does; 'causal' (Conv1D)
+    pads kernel - 1 before."""
+    spatial = len(in_shape) - 2
+    kernel, stride = [(v,) * spatial if isinstance(v, int) else tuple(v) for v in (kernel, stride)]
+    if padding == 'valid':
+        return 0
+    if padding == 'causal':
+        return [(k - 1, 0) for k in kernel]
+    if padding != 'same':
+        raise ValueError(f'unknown Keras padding {padding!r}')
+    totals = [max((o - 1) * s + k - i, 0)
+              for i, o, k, s in zip(in_shape[1:-1], out_shape[1:-1], kernel, stride)]
+    return [(t // 2, t - t // 2) for t in totals]
+
+
 def describe_layer(layer, name, child, in_shape, out_shape):
     """A `d2lmini.costs.Layer` for a leaf Keras layer that turned an input of `in_shape` into
     an output of `out_shape` (NHWC batch shapes)."""
@@ -215,11 +241,17 @@ def describe_layer(layer, name, child, in_shape, out_shape):
     if kind == 'conv':
         details = dict(kernel=layer.kernel_size, stride=layer.strides, groups=layer.groups,
                        bias=layer.use_bias)
+        details['padding'] = keras_padding(layer.padding, in_shape, out_shape, **details)
     elif kind == 'dense':
         details = dict(in_channels=layer.kernel.shape[0], out_channels=layer.units,
                        bias=layer.use_bias)
     elif kind in ('max_pool', 'avg_pool'):
         details = dict(kernel=layer.pool_size, stride=layer.strides)
+        details['padding'] = keras_padding(layer.padding, in_shape, out_shape, **details)
+    elif kind == 'pad':
+        # ((top, bottom), (left, right)) in 2D; ZeroPadding1D keeps its one pair bare
+        one_axis = isinstance(layer, tf.keras.layers.ZeroPadding1D)
+        details = dict(padding=[layer.padding] if one_axis else layer.padding)
     return costs.Layer.from_batches(name, type(layer).__name__, child, kind, in_shape, out_shape,
                                     'NHWC', **details)
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from d2lmini import chapter_code, costs, fashion_mnist, initializers, training
+from d2lmini import chapter_code, costs, fashion_mnist, initializers, training, windows
 from d2lmini.steps import Steps, mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -103,6 +103,13 @@ class Module(Steps, nn.Module, HyperParameters):
         self._forward_with_hooks(X_shape, hooks)
         return costs.Report(layers, X_shape[0], unknown)
 
+    def window_report(self, X_shape):
+        """What each convolution and pooling window sees of real input versus padding, for an
+        input of `X_shape` (NCHW): a `d2lmini.windows.WindowReport` (print it for a table,
+        `.smallest_sizes()` for the smallest inputs), built from `cost_report(X_shape)` (layers
+        it does not know count as zero). Raises WindowError if it cannot follow the sizes."""
+        return windows.window_report(self.cost_report(X_shape, unknown='zero'), X_shape, 'NCHW')
+
     def _forward_with_hooks(self, X_shape, hooks):
         """One forward pass of a random input of `X_shape` in eval mode without gradients,
         then remove `hooks`: parameters, buffers, the training flag and the global RNG are
@@ -126,6 +133,18 @@ FREE_LAYERS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sig
                nn.Dropout2d, nn.Dropout3d)
 
 
+def conv_padding(module):
+    """A convolution's zero padding, as `costs.Layer` takes it: its `padding` (ints), or for
+    'valid' none and for 'same' what PyTorch pads: dilation * (kernel - 1) per axis, the
+    extra pixel after."""
+    if module.padding == 'valid':
+        return 0
+    if module.padding == 'same':
+        totals = [d * (k - 1) for d, k in zip(module.dilation, module.kernel_size)]
+        return [(t // 2, t - t // 2) for t in totals]
+    return module.padding
+
+
 def describe_layer(module, name, child, in_shape, out_shape):
     """A `d2lmini.costs.Layer` for a leaf module that turned an input of `in_shape` into an
     output of `out_shape` (NCHW batch shapes)."""
@@ -134,20 +153,24 @@ def describe_layer(module, name, child, in_shape, out_shape):
                                         out_shape, 'NCHW', **details)
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         return layer('conv', kernel=module.kernel_size, stride=module.stride,
-                     groups=module.groups, bias=module.bias is not None)
+                     groups=module.groups, bias=module.bias is not None,
+                     padding=conv_padding(module))
     if isinstance(module, nn.Linear):
         return layer('dense', in_channels=module.in_features, out_channels=module.out_features,
                      bias=module.bias is not None)
     pools = {nn.MaxPool1d: 'max_pool', nn.MaxPool2d: 'max_pool', nn.MaxPool3d: 'max_pool',
              nn.AvgPool1d: 'avg_pool', nn.AvgPool2d: 'avg_pool', nn.AvgPool3d: 'avg_pool'}
     if type(module) in pools:
-        return layer(pools[type(module)], kernel=module.kernel_size, stride=module.stride)
+        return layer(pools[type(module)], kernel=module.kernel_size, stride=module.stride,
+                     padding=module.padding)
     if (isinstance(module, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
                             nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d))
             and all(d == 1 for d in out_shape[2:])):
         return layer('global_max_pool' if 'Max' in type(module).__name__ else 'global_avg_pool')
     if isinstance(module, (nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d)):
-        return layer('pad')
+        # (left, right, top, bottom, ...): the last axis first
+        pairs = [module.padding[i:i + 2] for i in range(0, len(module.padding), 2)]
+        return layer('pad', padding=pairs[::-1])
     return layer('free' if isinstance(module, FREE_LAYERS) else 'unknown')
 
 
