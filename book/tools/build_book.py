@@ -95,7 +95,8 @@ def merge_chapter(name, sources, colab):
     values = run_numbers.quotes(refs, run_numbers.Facts.of(name))
     showing.quote_cells(page, values, page_path.relative_to(ROOT).as_posix())
     figures.localize(page, name)        # the notebooks' figure addresses -> the SVGs beside
-    citations.to_book(page, where=page_path.relative_to(ROOT).as_posix())   # -> {cite:p}, bibliography
+    citations.to_book(page, where=page_path.relative_to(ROOT).as_posix(),    # -> {cite:p}, bibliography
+                      prefix=f'{name}-')
     nbformat.write(page, page_path)
     return page_path
 

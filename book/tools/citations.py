@@ -43,7 +43,10 @@ CITATION = re.compile(rf'\((?P<links>{_CITED}(?:;\s*{_CITED})*)\)')
 LINK = re.compile(r'\[(?P<text>[^\]]+)\]\((?P<url>[^)\s]+)\)')
 # a link whose text ends in a year: meant as a citation, whatever the form around it
 YEAR_LINK = re.compile(r'\[[^\]]*\b\d{4}[a-z]?\]\([^)\s]+\)')
-BIBLIOGRAPHY = '```{bibliography}\n:filter: docname in docnames\n```\n'
+# Each page's bibliography lists what the page cites. Two pages citing one entry would give
+# sphinxcontrib-bibtex two citations of one key ("duplicate citation"): its documented fix is a
+# key prefix per bibliography, which the page's roles then name too.
+BIBLIOGRAPHY = '```{{bibliography}}\n:filter: docname in docnames\n{keyprefix}```\n'
 
 
 class CitationError(Exception):
@@ -173,19 +176,22 @@ def write_list(nb, root=chapters.ROOT, where='the notebook'):
     return nb
 
 
-def to_book(nb, root=chapters.ROOT, where='the page'):
+def to_book(nb, root=chapters.ROOT, where='the page', prefix=''):
     """For the book: citations -> `{cite:p}` roles, the reference list -> the bibliography
-    directive (in place). Returns nb."""
+    directive (in place), its keys prefixed by `prefix` (one per page, e.g. 'googlenet-', so
+    that pages may cite the same entries). Returns nb."""
     known = by_link(root)
 
     def role(citation):
         keys = [known.get(m['url']) for m in LINK.finditer(citation['links'])]
         if None in keys:
             raise CitationError(f'{where}: the citation {citation[0]} links no entry of {BIB}')
-        return '{cite:p}`' + ','.join(keys) + '`'
+        return '{cite:p}`' + ','.join(prefix + key for key in keys) + '`'
     for cell in nb.cells:
         if cell.cell_type == 'markdown':
-            cell.source = LIST.sub(BIBLIOGRAPHY.rstrip('\n'), CITATION.sub(role, cell.source))
+            keyprefix = f':keyprefix: {prefix}\n' if prefix else ''
+            cell.source = LIST.sub(BIBLIOGRAPHY.format(keyprefix=keyprefix).rstrip('\n'),
+                                   CITATION.sub(role, cell.source))
     return nb
 
 

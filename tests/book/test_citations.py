@@ -104,3 +104,12 @@ def test_an_organisation_as_author_is_written_without_initials(tmp_path):
     entry = citations.entries(tmp_path)['nvidia']
     assert citations.label(entry) == 'NVIDIA, 2018'
     assert citations.reference(entry) == '- NVIDIA (2018). Datasheet. <https://n.com>'
+
+
+def test_each_page_prefixes_its_keys_so_that_pages_may_cite_the_same_entry(root):
+    pages = [notebook(f'Deeper {ONE}.', '## References\n\n<!-- references -->\n<!-- end references -->')
+             for _ in range(2)]
+    for page, prefix in zip(pages, ('first-', 'second-')):
+        citations.to_book(page, root, prefix=prefix)
+        assert page.cells[0].source == f'Deeper {{cite:p}}`{prefix}one2015`.'
+        assert page.cells[1].source.endswith(f':filter: docname in docnames\n:keyprefix: {prefix}\n```')
