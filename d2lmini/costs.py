@@ -366,27 +366,29 @@ class Chip:
 
 
 def roofline_table(reports, chips):
-    """A table, as text: for each report ({label: Report}, or (label, Report) pairs) on each Chip, the share of the
-    multiply-adds in layers that are compute-bound there (intensity at or above the chip's
-    balance point), the roofline's time for the report's batch (the sum over layers of
+    """A table, as text: for each report ({label: Report}, or (label, Report) pairs) on each
+    Chip, the share of the multiply-adds in layers that are compute-bound there (intensity at
+    or above the chip's balance point), the roofline's time for the report's batch (the sum over layers of
     Chip.seconds, in ms) and the images per second that time allows; and per report the
     largest working set of one layer (its weights, input and output, in MB of 10**6 bytes):
     what an on-chip memory must hold to run every layer without going back to main memory."""
-    header = ('model', 'batch', 'chip', 'balance', 'compute-bound work', 'time (ms)', 'images/s',
-              'largest layer (MB)')
+    header = ('model', 'batch', 'chip', 'balance', 'compute-bound', 'ms', 'images/s',
+              'largest layer')
     lines = [header]
     for label, report in (reports.items() if hasattr(reports, 'items') else reports):
         largest = max(row.cost.bytes for row in report.rows) / 1e6
         for chip in chips:
             compute = sum(row.cost.macs for row in report.rows if chip.bound(row.cost) == 'compute')
             seconds = sum(chip.seconds(row.cost) for row in report.rows)
-            lines.append((label, str(report.batch), chip.name, f'{chip.balance:.1f} MACs/B',
+            lines.append((label, str(report.batch), chip.name, f'{chip.balance:.1f}',
                           f'{compute / report.total.macs:.0%}', f'{seconds * 1e3:.3f}',
-                          f'{report.batch / seconds:,.0f}', f'{largest:.1f}'))
+                          f'{report.batch / seconds:,.0f}', f'{largest:.1f} MB'))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = [' '.join(cell.ljust(w) if i < 3 else cell.rjust(w)
                      for i, (cell, w) in enumerate(zip(line, widths))).rstrip() for line in lines]
-    return '\n'.join([text[0], '-' * len(text[0]), *text[1:]])
+    note = ('balance: the chip\'s MACs per byte; compute-bound: share of the multiply-adds in '
+            'layers at or above it; ms: the roofline\'s time for the batch')
+    return '\n'.join([text[0], '-' * len(text[0]), *text[1:], note])
 
 
 def _module_layers(report, child):

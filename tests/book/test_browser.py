@@ -278,3 +278,31 @@ def test_every_formula_is_typeset_offline(browser, server):
     page.wait_for_load_state('networkidle')
     assert session.outside == [], f'the page asked for outside addresses: {session.outside}'
     assert session.errors == []
+
+
+# For each worked answer (book/_ext/answers.py): whether it is open, and whether its first
+# framework tab set and its summary are visible.
+ANSWER_STATE_JS = '''() => Array.from(document.querySelectorAll('details.answer')).map((d) => ({
+  open: d.open, summary: d.querySelector('summary').checkVisibility(),
+  tabs: d.querySelector('.sd-tab-set.framework-tabs').checkVisibility()}))'''
+
+
+def test_worked_answers_are_folded_until_opened_and_the_chapter_links_them(browser, server):
+    require_built_book()
+    exercises = 'googlenet_exercises'
+    assert exercises in chapter_names(), '_toc.yml lists the worked exercises after the chapter'
+    session = Session(browser, server)
+    page = session.open(chapter_url())
+    page.click('a[href$="googlenet_exercises/index.html#exercise-4"]')
+    page.wait_for_load_state('load')
+    assert page.url.endswith(f'book/{exercises}/{PAGE}.html#exercise-4')
+    assert page.evaluate('() => document.getElementById("exercise-4").getBoundingClientRect().top') < 200
+    closed = page.evaluate(ANSWER_STATE_JS)
+    assert len(closed) == 3 and all(a == {'open': False, 'summary': True, 'tabs': False} for a in closed)
+    page.locator('details.answer > summary').nth(1).click()
+    opened = page.evaluate(ANSWER_STATE_JS)
+    assert opened[1] == {'open': True, 'summary': True, 'tabs': True}
+    assert [a['open'] for a in opened] == [False, True, False]
+    images = page.evaluate('() => Array.from(document.images).map((img) => img.naturalWidth)')
+    assert images and all(width > 0 for width in images)       # the intensity figure too
+    assert session.errors == [] and session.outside == []

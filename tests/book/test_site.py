@@ -123,7 +123,9 @@ def test_figures_of_the_prose_are_on_the_page(chapter):
     names = [posixpath.splitext(posixpath.basename(m))[0]
              for c in executed(chapter, FRAMEWORKS[0]).cells if c.cell_type == 'markdown'
              for m in re.findall(r'!\[[^\]]*\]\(([^)\s]+)', c.source)]
-    assert names
+    # every figure drawn for the chapter is in its prose (a chapter may have none)
+    drawn = sorted(path.stem for path in (ROOT / 'book' / chapter / 'figures').glob('*.svg'))
+    assert sorted(set(names)) == drawn
     for name in names:
         assert f'{name}.svg' in images
 
@@ -176,6 +178,9 @@ def test_training_tabs_show_the_reference_runs_labelled(chapter):
     page = chapter_page(chapter)
     refs = kept_runs.load_all(chapter)
     training = [tabs_of(t) for t in tab_sets(page) if t.select('div.cell.tag_train')]
+    if not any('train' in merge.tags(c) for c in executed(chapter, FRAMEWORKS[0]).cells):
+        assert training == [] and refs == {}, 'a chapter without a training cell shows no runs'
+        return
     assert len(training) == 1, 'one tab set holds the training cells'
     for fw, tab in training[0].items():
         label = tab.select('.d2lmini-reference')
@@ -269,3 +274,33 @@ def test_toc_lists_the_intro_and_the_chapters():
     assert CHAPTERS, '_toc.yml lists no chapter'
     for chapter in CHAPTERS:
         assert all(path.exists() for path in chapters.notebooks(chapter).values())
+
+
+@pytest.mark.parametrize('chapter', CHAPTERS)
+def test_worked_answers_are_folded_under_their_exercises(chapter):
+    """book/_ext/answers.py: the body of each `### Answer` section sits in a closed <details>,
+    code tabs and outputs included, under its `## Exercise N` section; nothing else is folded."""
+    page = chapter_page(chapter)
+    answered, current = {}, None
+    for cell in executed(chapter, FRAMEWORKS[0]).cells:
+        if cell.cell_type == 'markdown' and not merge.tags(cell):
+            for level, title in re.findall(r'^(#{2,3}) (.*)$', cell.source, re.MULTILINE):
+                if level == '##':
+                    number = re.fullmatch(r'Exercise (\d+)', title)
+                    current = int(number.group(1)) if number else None
+                    if current:
+                        answered[current] = False
+                elif title == 'Answer' and current:
+                    answered[current] = True
+    assert len(page.select('details.answer')) == sum(answered.values())
+    for n, has_answer in answered.items():
+        section = page.find('section', id=f'exercise-{n}')
+        assert section is not None, f'no section with the anchor exercise-{n}'
+        folded = section.select('details.answer')
+        assert len(folded) == has_answer, f'exercise {n}'
+        if has_answer:
+            details = folded[0]
+            assert not details.has_attr('open')
+            sets = details.select('div.sd-tab-set.framework-tabs')
+            assert sets and all(tabs_of(s).keys() == set(FRAMEWORKS) for s in sets)
+            assert details.select('div.cell_output'), f'exercise {n}: no outputs in the answer'

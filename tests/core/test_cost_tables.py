@@ -51,16 +51,16 @@ def test_the_roofline_table_gives_each_report_on_each_chip():
     fast_memory = Chip('fast memory', peak_macs=1e12, bandwidth=1e13)   # balance 0.1
     reports = [('small', Report(model_layers())), ('large', Report(model_layers()).with_batch(64))]
     lines = costs.roofline_table(reports, [CHIP, fast_memory]).splitlines()
-    assert len(lines) == 2 + 2 * 2
-    body = [line.split() for line in lines[2:]]
+    assert len(lines) == 2 + 2 * 2 + 1      # header, rule, rows, note
+    body = [line.split() for line in lines[2:-1]]
     assert [row[0] for row in body] == ['small', 'small', 'large', 'large']
     # on the fast-memory chip every layer is compute-bound
-    assert body[1][-4] == '100%' and body[3][-4] == '100%'
+    assert body[1][-5] == '100%' and body[3][-5] == '100%'
     report = reports[0][1]
     seconds = sum(CHIP.seconds(row.cost) for row in report.rows)
     assert f'{seconds * 1e3:.3f}' in lines[2] and f'{1 / seconds:,.0f}' in lines[2]
     largest = max(row.cost.bytes for row in report.rows) / 1e6
-    assert lines[2].endswith(f'{largest:.1f}')
+    assert lines[2].endswith(f'{largest:.1f} MB')
 
 
 def test_the_parameter_table_breaks_each_model_down_by_module_and_size():
