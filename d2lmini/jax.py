@@ -100,7 +100,7 @@ def init_cnn(params, key=None):
     return traverse_util.unflatten_dict(flat)
 
 
-class Module(nn.Module, HyperParameters):
+class Module(nn.Module, HyperParameters, windows.WindowReporting):
     """Base class of the book's models. Subclasses declare hyperparameters as fields.
 
     `training` is True in the Trainer's training steps and False elsewhere: layers that
@@ -109,6 +109,7 @@ class Module(nn.Module, HyperParameters):
     module (or on parameters passed in) are marked `nn.nowrap`, so that Flax does not try
     to set the module up when they are called.
     """
+    input_layout = 'NHWC'     # of its batches (window_report)
     training: bool = False
 
     @nn.nowrap
@@ -211,14 +212,6 @@ class Module(nn.Module, HyperParameters):
             jax.random.PRNGKey(0), jnp.zeros(X_shape, jnp.float32))
         return costs.Report(layers, X_shape[0], unknown)
 
-    @nn.nowrap
-    def window_report(self, X_shape):
-        """What each convolution and pooling window sees of real input versus padding, for an
-        input of `X_shape` (NHWC): a `d2lmini.windows.WindowReport` (print it for a table,
-        `.smallest_sizes()` for the smallest inputs), the same as in the other frameworks,
-        built from `cost_report(X_shape)` (layers it does not know count as zero; shapes only,
-        nothing computed). Raises WindowError if it cannot follow the sizes."""
-        return windows.window_report(self.cost_report(X_shape, unknown='zero'), X_shape, 'NHWC')
 
     def _describe_layers(self, X, layers):
         """Run the model on X, appending a `costs.Layer` to `layers` for each leaf called."""

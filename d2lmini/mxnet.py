@@ -75,8 +75,9 @@ def initialize_missing(block, **kwargs):
         block.initialize(**kwargs)
 
 
-class Module(Steps, gluon.HybridBlock, HyperParameters):
+class Module(Steps, gluon.HybridBlock, HyperParameters, windows.WindowReporting):
     """Base class of the book's models: a network plus its loss and optimizer."""
+    input_layout = 'NCHW'     # of its batches (window_report)
 
     def __init__(self):
         super().__init__()
@@ -126,13 +127,6 @@ class Module(Steps, gluon.HybridBlock, HyperParameters):
         self._forward_with_hooks(X_shape, hooks)
         return costs.Report(layers, X_shape[0], unknown)
 
-    def window_report(self, X_shape):
-        """What each convolution and pooling window sees of real input versus padding, for an
-        input of `X_shape` (NCHW): a `d2lmini.windows.WindowReport` (print it for a table,
-        `.smallest_sizes()` for the smallest inputs), the same as in the other frameworks,
-        built from `cost_report(X_shape)` (layers it does not know count as zero). Raises
-        WindowError if it cannot follow the sizes."""
-        return windows.window_report(self.cost_report(X_shape, unknown='zero'), X_shape, 'NCHW')
 
     def _forward_with_hooks(self, X_shape, hooks):
         """One forward pass of a random input of `X_shape` in inference mode, imperatively

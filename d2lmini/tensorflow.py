@@ -90,8 +90,9 @@ def init_cnn(layer):
             layer.bias.assign(tf.zeros_like(layer.bias))
 
 
-class Module(Steps, tf.keras.Model, HyperParameters):
+class Module(Steps, tf.keras.Model, HyperParameters, windows.WindowReporting):
     """Base class of the book's models: a network plus its loss and optimizer."""
+    input_layout = 'NHWC'     # of its batches (window_report)
 
     def __init__(self):
         super().__init__()
@@ -149,13 +150,6 @@ class Module(Steps, tf.keras.Model, HyperParameters):
         self._forward_reporting(X_shape, reporters)
         return costs.Report(layers, X_shape[0], unknown)
 
-    def window_report(self, X_shape):
-        """What each convolution and pooling window sees of real input versus padding, for an
-        input of `X_shape` (NHWC): a `d2lmini.windows.WindowReport` (print it for a table,
-        `.smallest_sizes()` for the smallest inputs), the same as in the other frameworks,
-        built from `cost_report(X_shape)` (layers it does not know count as zero). Raises
-        WindowError if it cannot follow the sizes."""
-        return windows.window_report(self.cost_report(X_shape, unknown='zero'), X_shape, 'NHWC')
 
     def _top_level_children(self):
         """(name or None, layer) for each top-level layer, as `layer_summary` lists them."""

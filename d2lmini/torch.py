@@ -53,8 +53,9 @@ def init_cnn(module):
                 module.bias.zero_()
 
 
-class Module(Steps, nn.Module, HyperParameters):
+class Module(Steps, nn.Module, HyperParameters, windows.WindowReporting):
     """Base class of the book's models: a network plus its loss and optimizer."""
+    input_layout = 'NCHW'     # of its batches (window_report)
 
     def __init__(self):
         super().__init__()
@@ -103,12 +104,6 @@ class Module(Steps, nn.Module, HyperParameters):
         self._forward_with_hooks(X_shape, hooks)
         return costs.Report(layers, X_shape[0], unknown)
 
-    def window_report(self, X_shape):
-        """What each convolution and pooling window sees of real input versus padding, for an
-        input of `X_shape` (NCHW): a `d2lmini.windows.WindowReport` (print it for a table,
-        `.smallest_sizes()` for the smallest inputs), built from `cost_report(X_shape)` (layers
-        it does not know count as zero). Raises WindowError if it cannot follow the sizes."""
-        return windows.window_report(self.cost_report(X_shape, unknown='zero'), X_shape, 'NCHW')
 
     def _forward_with_hooks(self, X_shape, hooks):
         """One forward pass of a random input of `X_shape` in eval mode without gradients,

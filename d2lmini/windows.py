@@ -327,3 +327,19 @@ def window_report(cost_report, X_shape, layout):
     """The WindowReport of a model from its `cost_report` for an input batch of `X_shape` in
     `layout` ('NCHW' or 'NHWC'): what every adapter's `model.window_report` returns."""
     return WindowReport(cost_report, costs.channels_first(X_shape, layout))
+
+
+class WindowReporting:
+    """`model.window_report(X_shape)`, written once for the adapters' model classes (a mixin
+    beside HyperParameters); each names the layout of its batches in `input_layout`."""
+    input_layout = 'NCHW'
+
+    def window_report(self, X_shape):
+        """What each convolution and pooling window sees of real input versus padding, for an
+        input batch of `X_shape` (in the framework's layout: NCHW for PyTorch and MXNet, NHWC
+        for TensorFlow and JAX): a WindowReport (print it for a table, `.smallest_sizes()` for
+        the smallest inputs), the same in every framework, built from the model's
+        `cost_report(X_shape)` (layers it does not know count as zero; in JAX shapes only,
+        nothing computed). Raises WindowError if it cannot follow the sizes."""
+        report = self.cost_report(X_shape, unknown='zero')
+        return window_report(report, X_shape, self.input_layout)
