@@ -77,12 +77,13 @@ def test_the_four_frameworks_store_the_same_checked_outputs():
 
 @pytest.mark.parametrize('fw', IDS)
 def test_the_answers_quote_only_numbers_their_code_printed(fw):
-    """Results in an answer's prose are read off its outputs, not typed: each number in its
-    shared cells (but those that cite a source: facts from datasheets and papers) appears in
-    a stored output of the same exercise."""
+    """Results in an answer's prose are read off its outputs, not typed: each number in the
+    shared cells of its `### Answer` section (but those that cite a source: facts from
+    datasheets and papers) appears in a stored output of the same exercise."""
     for number, cells in sections(notebooks(EXERCISES)[fw]).items():
         printed = ''.join(text_of(c.outputs) for c in cells if c.cell_type == 'code')
-        for cell in cells:
+        answer = next((i for i, c in enumerate(cells) if c.source.startswith('### Answer')), len(cells))
+        for cell in cells[answer:]:         # the answer's prose, not the question's
             if cell.cell_type != 'markdown' or merge.NOTE_TAG in cell.metadata.get('tags', []) \
                     or '](http' in cell.source:
                 continue
