@@ -108,6 +108,12 @@ class Kit:
     def to_numpy(self, tensor):
         return np.asarray(tensor)
 
+    def data_parallel_facts(self, trainer, batch):
+        """How a data-parallel `trainer` (on several devices) holds a prepared training `batch`
+        and its parameters: {batch_parts: the examples of the batch each device holds,
+        parameters_replicated: whether every device holds every parameter whole}."""
+        raise NotImplementedError
+
     def reference_resize(self, images, size):
         """The framework's own bilinear resize of float (N, H, W) images, or None."""
         return None
@@ -404,6 +410,15 @@ class JaxKit(Kit):
     def weights(self, trainer, model):
         return np.concatenate([a.astype(np.float64).ravel()
                                for a in self.parameter_arrays(model, trainer.state.params)])
+
+    def data_parallel_facts(self, trainer, batch):
+        import jax
+        leaves = jax.tree_util.tree_leaves(trainer.state.params)
+        return dict(batch_parts=[shard.data.shape[0] for shard in batch[0].addressable_shards],
+                    parameters_replicated=all(
+                        leaf.sharding.is_fully_replicated
+                        and len(leaf.sharding.device_set) == len(trainer.devices)
+                        for leaf in leaves))
 
     def reference_resize(self, images, size):
         import jax

@@ -1,0 +1,114 @@
+"""Data parallelism on two CPU devices (`D2LMINI_CPU_DEVICES=2`, see d2lmini/devices.py): the
+runs are made once per framework, in a process of their own (data_parallel_runs.py), since a
+framework must be told how many CPU devices to offer before it starts; the tests read what
+that process saw.
+
+Two devices train the model one does, up to float32 rounding. Measured on the tiny CNN (4
+steps of 32, 2 epochs): losses within 1.2e-7 relative (one or two float32 ulps), weights
+within 6e-8; with BatchNorm and dropout, within 1.6e-6 relative and 9e-7. The tests allow
+RTOL (1e-5) and ATOL (1e-5)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kits import KITS
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RTOL = ATOL = 1e-5
+_RUNS = {}
+
+
+@pytest.fixture
+def runs(framework, tmp_path_factory):
+    if not KITS[framework]().d2l.Trainer.data_parallel:
+        pytest.skip(f'd2lmini.{KITS[framework].module_name} trains on one device only (yet)')
+    if framework not in _RUNS:
+        env = dict(os.environ, D2LMINI_CPU_DEVICES='2', D2LMINI_BUDGET='full',
+                   JAX_PLATFORMS='cpu', CUDA_VISIBLE_DEVICES='')      # the CPU, GPUs or not
+        env.pop('D2LMINI_CHECKPOINT_DIR', None)
+        env['PYTHONPATH'] = os.pathsep.join(
+            [os.path.dirname(os.path.dirname(HERE))] + env.get('PYTHONPATH', '').split(os.pathsep))
+        result = subprocess.run(
+            [sys.executable, os.path.join(HERE, 'data_parallel_runs.py'), framework,
+             str(tmp_path_factory.mktemp(f'data_parallel_{framework}'))],
+            env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        _RUNS[framework] = json.loads(result.stdout.splitlines()[-1])
+    return _RUNS[framework]
+
+
+def assert_same_training(run, reference):
+    np.testing.assert_allclose(run['losses'], reference['losses'], rtol=RTOL, atol=0)
+    np.testing.assert_allclose(run['weights'], reference['weights'], rtol=0, atol=ATOL)
+    for ours, theirs in zip(run['history'], reference['history'], strict=True):
+        np.testing.assert_allclose([ours['val_loss'], ours['val_acc']],
+                                   [theirs['val_loss'], theirs['val_acc']], rtol=RTOL, atol=0)
+
+
+@pytest.mark.parametrize('model', ['plain', 'bn_dropout'])
+def test_two_devices_train_the_model_one_does(runs, model):
+    """BatchNorm included: its statistics are those of the global batch on any number of
+    devices (d2lmini/devices.py), and dropout draws the same masks."""
+    one, two = runs[model]['1'], runs[model]['2']
+    assert (one['device']['count'], two['device']['count']) == (1, 2)
+    assert len(two['losses']) == 8 and two['status'] == 'finished'
+    assert_same_training(two, one)
+
+
+def test_the_batch_is_split_and_the_parameters_replicated(runs):
+    assert runs['split'] == dict(batch_parts=[16, 16], parameters_replicated=True)
+
+
+def test_the_start_line_and_the_record_name_the_devices(runs):
+    run = runs['plain']['2']
+    assert run['printed'].startswith('Training on 2 devices (cpu:0, cpu:1) with budget'), \
+        run['printed']
+    assert run['printed'].splitlines()[0].endswith(
+        'this run uses 2 CPU devices in their place (D2LMINI_CPU_DEVICES=2))')
+    assert run['device'] == dict(run['device'], type='cpu', name='2 devices (cpu:0, cpu:1)',
+                                 count=2, names=['cpu:0', 'cpu:1'])
+    assert 'examples/s on 2 devices (cpu:0, cpu:1)' in run['printed']
+
+
+def test_more_devices_than_there_are_uses_those_there_are_and_says_so(runs):
+    run = runs['too_many']
+    assert run['printed'].splitlines()[0].endswith(
+        '(num_gpus=4 was asked for, but ' + run['printed'].split('but ')[1].split(' finds')[0]
+        + ' finds no GPU: this run uses 2 CPU devices in their place (D2LMINI_CPU_DEVICES=2), '
+          'all there are)')
+    assert run['device']['count'] == 2 and run['status'] == 'finished'
+
+
+def test_a_global_batch_the_devices_cannot_share_is_refused_naming_both_numbers(runs):
+    assert runs['indivisible'] == (
+        'ValueError: batch_size of FashionMNIST is 33 examples, which cannot be split evenly '
+        'over the 2 devices this run trains on (cpu:0, cpu:1): the global batch is split into 2 '
+        'equal parts, one per device. Use a batch size divisible by 2 (e.g. 32 or 34), or '
+        'another num_gpus.')
+
+
+@pytest.mark.parametrize('first, then', [(2, 1), (1, 2)])
+def test_a_checkpoint_resumes_on_another_number_of_devices(runs, first, then):
+    resume = runs['resume'][f'{first}to{then}']
+    assert resume['stopped']['status'] == 'interrupted'
+    assert resume['stopped']['device']['count'] == first
+    resumed = resume['resumed']
+    assert resumed['error'] is None, resumed['error']
+    assert resumed['resumed_from']['epoch'] == 1 and resumed['status'] == 'finished'
+    assert resumed['device']['count'] == then
+    assert_same_training(resumed, runs['plain']['1'])
+
+
+def test_ctrl_c_and_a_nan_loss_on_two_devices(runs):
+    ctrl_c, nan = runs['ctrl_c'], runs['nan']
+    assert ctrl_c['error'].startswith('KeyboardInterrupt') and ctrl_c['status'] == 'interrupted'
+    np.testing.assert_allclose(ctrl_c['losses'], runs['plain']['1']['losses'][:2], rtol=RTOL)
+    assert 'Interrupted in epoch 1 after step 2 of 4' in ctrl_c['printed']
+    assert nan['error'].startswith('NonFiniteLossError: The training loss became nan in epoch 1, '
+                                   'step 3.')
+    assert 'restored to its weights after step 2 of epoch 1' in nan['error']
+    assert np.isfinite(nan['weights']).all() and nan['status'] == 'failed'
