@@ -4,15 +4,23 @@
 first min(N, found) of them. Where the framework finds no GPU, the CPU stands in, as one
 device, or as up to `D2LMINI_CPU_DEVICES` CPU devices when that variable is set: the way to
 test data parallelism without a GPU (JAX: host platform devices; PyTorch: gloo processes; each
-adapter's module docstring says what a CPU device is there). The variable is read when the
-adapter is imported, since some frameworks must be configured before they start.
+adapter's module docstring says what a CPU device is there). JAX reads the variable when its
+adapter is imported, since it must be configured before it starts; PyTorch when a Trainer is
+made.
 
 On more than one device, a run is data-parallel through the framework's own engine: the
 parameters are replicated, and each training batch (`batch_size` is the global batch) is
 split into equal parts, one per device; the learning rate is the user's. The gradients are
 those of the whole batch, so N devices train the model one device would, up to float32
 rounding. BatchNorm's statistics are those of the whole global batch (synchronized), as on
-one device: a model trains the same on any number of devices.
+one device: a model trains the same on any number of devices. One exception: PyTorch's
+SyncBatchNorm runs on GPUs only, so on several CPU devices PyTorch refuses a model with
+BatchNorm before training (ModelError: train it on one device, or on GPUs) rather than train
+it with statistics per device, another model.
+
+From a script started by a launcher (`torchrun`: the variables RANK, LOCAL_RANK and
+WORLD_SIZE set, WORLD_SIZE > 1), each process trains on one device and they train together,
+whatever `num_gpus` says (the start line says so when it says otherwise): `place_launched`.
 
 What runs is never a silent choice: `Placement.note` (the start line's) says what became of
 `num_gpus` when it is not what runs, and the run record names every device used.
@@ -90,6 +98,32 @@ def place(num_gpus, label, gpus_found, cpu_devices_found, data_parallel):
                                          f'{plural(gpus_found, "GPU")}: this run uses '
                                          f'{"it" if count == 1 else f"all {count}"})')
     return Placement('gpu', count, note)
+
+
+LAUNCH_VARIABLES = ('RANK', 'LOCAL_RANK', 'WORLD_SIZE')
+
+
+def launched(environ=None):
+    """(rank, local_rank, world_size) of this process when a launcher (`torchrun`) started it
+    as one of several processes that train together, else None."""
+    environ = os.environ if environ is None else environ
+    if not all(environ.get(name, '').strip() for name in LAUNCH_VARIABLES):
+        return None
+    rank, local_rank, world = (int(environ[name]) for name in LAUNCH_VARIABLES)
+    return (rank, local_rank, world) if world > 1 else None
+
+
+def place_launched(num_gpus, world, gpus_found):
+    """The `Placement` of a run of `world` processes started by a launcher (`torchrun`), each
+    training on one device: its GPU (the one of its local rank) when `num_gpus` >= 1 and there
+    are GPUs, else the CPU."""
+    kind = 'gpu' if num_gpus and gpus_found else 'cpu'
+    if num_gpus == world and kind == 'gpu':
+        return Placement(kind, world)
+    what = 'GPUs' if kind == 'gpu' else 'CPU devices'
+    return Placement(kind, world, f' (num_gpus={num_gpus} was asked for, and torchrun started '
+                                  f'{world} processes: this run trains on {world} {what}, one '
+                                  f'per process)')
 
 
 def check_divisible(batch_size, placement, where):

@@ -50,3 +50,15 @@ def test_divisibility_names_both_numbers():
     with pytest.raises(ValueError, match=r'batch_size is 3 examples, .* over the 4 devices .* '
                                          r'\(e\.g\. 4\)'):
         devices.check_divisible(3, devices.Placement('gpu', 4), 'batch_size')
+
+
+def test_a_launched_process_trains_on_one_device_of_those_the_launcher_started():
+    assert devices.launched({}) is None
+    assert devices.launched({'RANK': '0', 'LOCAL_RANK': '0', 'WORLD_SIZE': '1'}) is None
+    assert devices.launched({'RANK': '3', 'LOCAL_RANK': '1', 'WORLD_SIZE': '4'}) == (3, 1, 4)
+    assert devices.place_launched(2, 2, 2) == devices.Placement('gpu', 2)
+    assert devices.place_launched(0, 2, 2) == devices.Placement(
+        'cpu', 2, ' (num_gpus=0 was asked for, and torchrun started 2 processes: this run '
+                  'trains on 2 CPU devices, one per process)')
+    assert devices.place_launched(1, 2, 0).note.endswith('trains on 2 CPU devices, one per '
+                                                         'process)')
