@@ -26,7 +26,9 @@ class Callback:
         status, interrupted           'running' until `on_fit_end`, then 'finished',
                                       'interrupted' or 'failed'
         record                        the run record (`d2lmini.record`), after each epoch
-        device_name(), framework      where it trains ('cpu', 'gpu:0'), and the framework's id
+        device_name(), framework      where it trains ('cpu', 'gpu:0', '2 devices (cpu:0, cpu:1)'),
+                                      and the framework's id
+        placement                     `d2lmini.devices.Placement`: kind, count, names of the devices
     """
 
     def on_fit_start(self, trainer):

@@ -4,6 +4,15 @@ Only what depends on JAX lives here. Flax modules are frozen dataclasses, so a m
 hyperparameters are dataclass fields and its parameters live outside it, in the Trainer's
 `state`. The whole train step (forward, gradient, Optax update) is one `jax.jit`.
 Tensors are channels-last (NHWC).
+
+On several devices (`Trainer(num_gpus=N)`, see `d2lmini.devices`) the same jitted step runs
+over a `jax.sharding.Mesh` of them: the state is replicated (`NamedSharding(mesh, P())`), each
+batch split along its first axis (`P('batch')`), and XLA partitions the step, all-reducing
+the gradients and BatchNorm's batch statistics, so it computes what one device would. A CPU
+device is one of XLA's host platform devices: `D2LMINI_CPU_DEVICES=N` (read when this module
+is imported, before JAX starts) sets `jax_num_cpu_devices`, as
+`XLA_FLAGS=--xla_force_host_platform_device_count=N` would. Several hosts are not supported
+yet (`jax.distributed.initialize`).
 """
 import functools
 import os
@@ -18,6 +27,7 @@ if 'xla_cpu_experimental_ynn_fusion_type' not in os.environ.get('XLA_FLAGS', '')
 import numpy as np
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 import optax
 import flax.serialization
 from flax import linen as nn
@@ -26,8 +36,8 @@ from jax import lax
 from flax import traverse_util
 from flax.training import train_state
 
-from d2lmini import (chapter_code, costs, fashion_mnist, initializers, jax_max_pool, training,
-                     windows)
+from d2lmini import (chapter_code, costs, devices, fashion_mnist, initializers, jax_max_pool,
+                     training, windows)
 from d2lmini.steps import mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -39,6 +49,21 @@ from d2lmini.summary import layer_label, print_layer_shape
 from d2lmini.jax_max_pool import max_pool  # noqa: F401 (API: d2l.max_pool)
 
 load_chapter = chapter_code.loader('jax')   # d2l.load_chapter('googlenet').GoogleNet
+
+
+def _ask_for_cpu_devices():
+    """`D2LMINI_CPU_DEVICES=N`: N host platform devices, if JAX has not started yet (if it
+    has, the Trainer's start line says how many it found)."""
+    count = devices.cpu_devices_requested()
+    if count is None or 'xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS', ''):
+        return
+    try:
+        jax.config.update('jax_num_cpu_devices', count)
+    except RuntimeError:    # JAX already started: its devices stay as they are
+        pass
+
+
+_ask_for_cpu_devices()
 
 
 def cpu():
@@ -387,6 +412,22 @@ class Trainer(training.Trainer):
 
     framework = 'jax'
     cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
+    data_parallel = True
+
+    def count_cpu_devices(self):
+        return len(jax.devices('cpu'))
+
+    def devices_for(self, placement):
+        return jax.devices(placement.kind)[:placement.count]
+
+    def _shardings(self):
+        """(replicated, split): where the state goes, and where a batch goes (split along its
+        first axis over the devices). One device: both are that device."""
+        if len(self.devices) == 1:
+            single = SingleDeviceSharding(self.device)
+            return single, single
+        mesh = Mesh(np.array(self.devices), ('batch',))
+        return NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec('batch'))
 
     def fit(self, model, data, params=None):
         """`params`: where to start (e.g. from `model.apply_init`); default: where the last
@@ -394,6 +435,7 @@ class Trainer(training.Trainer):
         if params is not None:
             self._prepared = None       # start anew from `params`
         self.initial_params = params
+        self.replicated, self.split = self._shardings()
         with jax.default_device(self.device):
             super().fit(model, data)
 
@@ -427,9 +469,9 @@ class Trainer(training.Trainer):
         state = TrainState.create(apply_fn=model.apply, params=params, tx=optimizer,
                                   collections={name: variables[name] for name in others},
                                   key=new_key())
-        # On the device from the start, as the step's outputs will be: parameters left
+        # On the devices from the start, as the step's outputs will be: parameters left
         # uncommitted (as `apply_init` makes them) would make `jit` compile the step twice.
-        self.state = jax.device_put(state, self.device)
+        self.state = jax.device_put(state, self.replicated)
 
         def train_step(state, batch):
             key = jax.random.fold_in(state.key, state.step)
@@ -442,11 +484,16 @@ class Trainer(training.Trainer):
 
         # Donating the old state lets XLA update parameters in place (not supported on CPU).
         self.donate = self.on_gpu
-        self.compiled_train_step = jax.jit(train_step, donate_argnums=0 if self.donate else ())
-        self.compiled_eval_step = jax.jit(eval_step)
+        # The state stays replicated; the batch's sharding (split) makes the step data parallel.
+        self.compiled_train_step = jax.jit(train_step, donate_argnums=0 if self.donate else (),
+                                           out_shardings=self.replicated)
+        self.compiled_eval_step = jax.jit(eval_step, out_shardings=self.replicated)
 
     def prepare_batch(self, batch):
-        return tuple(jax.device_put(a, self.device) for a in batch)
+        # The Trainer refuses a training batch the devices cannot share evenly; a validation
+        # batch that they cannot (the last one) is evaluated whole on each.
+        split = self.split if len(batch[-1]) % len(self.devices) == 0 else self.replicated
+        return tuple(jax.device_put(a, split) for a in batch)
 
     def train_step(self, batch):
         self.state, loss = self.compiled_train_step(self.state, batch)
@@ -490,4 +537,5 @@ class Trainer(training.Trainer):
     def load_state(self, directory):
         restored = flax.serialization.from_bytes(self.state,
                                                  (directory / 'state.msgpack').read_bytes())
-        self.state = jax.device_put(restored, self.device)
+        # The checkpoint holds whole arrays: it resumes on any number of devices.
+        self.state = jax.device_put(restored, self.replicated)

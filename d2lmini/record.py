@@ -7,7 +7,9 @@ ends do not show. Keys (schema 1):
 
     schema, framework, versions {library: version: d2lmini, python, numpy and the
     framework's}, budget {name, reason, max_epochs,
-    max_train_batches, max_val_batches}, device {type: 'cpu'|'gpu', name, model},
+    max_train_batches, max_val_batches}, device {type: 'cpu'|'gpu', name (as the start line
+    says it: 'cpu', 'gpu:0', '2 devices (cpu:0, cpu:1)'), model, count (devices trained on,
+    data parallel when more than one), names (each device: ['cpu'], ['gpu:0', 'gpu:1'])},
     host {cpu_model, cpu_count (CPUs this process may use), threads {setting: value},
     platform, executable (the Python interpreter's file name)}, seed (None if `set_seed` was not
     called), epochs_requested, epochs_planned (after the budget), epochs_run,
@@ -85,7 +87,8 @@ def build(trainer):
                     max_train_batches=budget.max_train_batches,
                     max_val_batches=budget.max_val_batches),
         device=dict(type='gpu' if trainer.on_gpu else 'cpu', name=trainer.device_name(),
-                    model=trainer.device_model() or cpu_model()),
+                    model=trainer.device_model() or cpu_model(),
+                    count=trainer.placement.count, names=trainer.placement.names),
         host=dict(cpu_model=cpu_model(), cpu_count=usable_cpus(), threads=trainer.threads(),
                   platform=platform.platform(), executable=os.path.basename(sys.executable)),
         seed=seeding.current_seed(),

@@ -22,7 +22,7 @@ import types
 import numpy as np
 
 from d2lmini import budget as budgets
-from d2lmini import checkpoint, checks, frameworks, progress, record, seeding
+from d2lmini import checkpoint, checks, devices, frameworks, progress, record, seeding
 from d2lmini.callback import Callback
 from d2lmini.errors import ModelError, NonFiniteLossError
 from d2lmini.hyperparameters import HyperParameters
@@ -41,9 +41,11 @@ class Trainer(HyperParameters):
     Args:
         max_epochs: epochs to train (int >= 1); the budget in force (`D2LMINI_BUDGET`) may cap
             it, see `d2lmini.budget`.
-        num_gpus: 0 for the CPU, >= 1 for the first GPU; with no GPU present the CPU is used.
-            Training uses one device; the start line says so when more were asked for, and
-            when the CPU stands in for a GPU that is not there.
+        num_gpus: 0 for the CPU; N >= 1 for the first N GPUs (as many as there are), data
+            parallel on more than one (`batch_size` is the global batch, split evenly). With
+            no GPU, the CPU stands in: one device, or up to `D2LMINI_CPU_DEVICES` (see
+            `d2lmini.devices`). The start line says what became of `num_gpus` when it is not
+            what runs; an adapter without data parallelism trains on one device and says so.
         gradient_clip_val: rescale the gradients when their global L2 norm (over all
             parameters together) exceeds this value; 0 turns clipping off.
         checkpoint_dir: where to save a checkpoint after every epoch and on Ctrl-C, and to
@@ -81,9 +83,14 @@ class Trainer(HyperParameters):
             if not isinstance(callback, Callback):
                 raise ValueError(f'callbacks: {callback!r} is not a d2lmini Callback.')
         self.save_hyperparameters()
-        # Like d2l: asking for a GPU where there is none falls back to the CPU.
-        self.on_gpu = num_gpus > 0 and self.gpu_available()
-        self.device = self.gpu(0) if self.on_gpu else self.cpu()
+        # Like d2l: asking for a GPU where there is none falls back to the CPU (and says so).
+        self.placement = devices.place(
+            num_gpus, frameworks.get(self.framework).label,
+            self.count_gpus() if num_gpus else 0,
+            self.count_cpu_devices() if num_gpus > 1 else 1, self.data_parallel)
+        self.on_gpu = self.placement.kind == 'gpu'
+        self.devices = self.devices_for(self.placement)   # the framework's device objects
+        self.device = self.devices[0]
         self.model = self._prepared = None   # the model; the one with optimizer and steps built
         self.num_classes = None     # logits per example of a classifier, once it is prepared
         self.earlier_fits = 0       # finished fits of this same model before the current one
@@ -95,23 +102,30 @@ class Trainer(HyperParameters):
     framework = None            # the framework's id, e.g. 'pytorch'
     # the framework's device functions, as static methods: cpu(), gpu(i), count_gpus()
     cpu = gpu = count_gpus = None
+    # whether the adapter trains data-parallel on several devices (else on one, and says so)
+    data_parallel = False
+
+    def count_cpu_devices(self):
+        """How many CPU devices the framework offers to train on (`D2LMINI_CPU_DEVICES`)."""
+        return 1
+
+    def devices_for(self, placement):
+        """The framework's device objects for `placement` (a `devices.Placement`)."""
+        if placement.kind == 'gpu':
+            return [self.gpu(i) for i in range(placement.count)]
+        return [self.cpu()]
 
     def gpu_available(self):
         """Whether the framework sees a GPU (decides the 'auto' budget)."""
         return self.count_gpus() > 0
 
     def device_name(self):
-        return 'gpu:0' if self.on_gpu else 'cpu'
+        """'cpu', 'gpu:0', or '2 devices (cpu:0, cpu:1)'."""
+        return self.placement.describe()
 
     def _devices_note(self):
         """What became of `num_gpus`, when it is not what runs: never a silent fallback."""
-        if self.num_gpus and not self.on_gpu:
-            return (f' (num_gpus={self.num_gpus} was asked for, but '
-                    f'{frameworks.get(self.framework).label} finds no GPU: this run uses the CPU)')
-        if self.num_gpus > 1:
-            return (f' (num_gpus={self.num_gpus} was asked for, and {self.count_gpus()} found: '
-                    f'd2lmini trains on one device, {self.device_name()})')
-        return ''
+        return self.placement.note
 
     def prepare_model(self, model, first_batch):
         """Place the model, build its optimizer and compiled steps (once per model)."""
@@ -218,6 +232,9 @@ class Trainer(HyperParameters):
                 raise ValueError(
                     f'{type(data).__name__} yields no {kind} batch ({describe_loader(loader)}): '
                     f'nothing to train on. Use a smaller batch_size or more examples.')
+        if getattr(train_loader, 'batch_size', None) is not None:
+            devices.check_divisible(train_loader.batch_size, self.placement,
+                                    f'batch_size of {type(data).__name__}')
         self.epochs_planned = self.budget.epochs(self.max_epochs)
         self.steps_per_sync = steps_per_sync(self.train_batches_per_epoch)
         if model is not self._prepared:
@@ -362,6 +379,9 @@ class Trainer(HyperParameters):
         batches = batches_from(train_loader, self.start_step)
         for batch in itertools.islice(batches, self.train_batches_per_epoch - self.start_step):
             self._check_labels(batch, 'training')
+            devices.check_divisible(self.batch_size(batch), self.placement,
+                                    f'The training batch of epoch {self.epoch + 1}, step '
+                                    f'{self.step + 1},')
             batch = self.prepare_batch(batch)
             self._pending.append(self.train_step(batch))
             self.step += 1

@@ -108,6 +108,26 @@ class Kit:
     def to_numpy(self, tensor):
         return np.asarray(tensor)
 
+    # Whether a model with BatchNorm trains on several CPU devices (statistics synchronized);
+    # if not, it is refused before training (PyTorch: SyncBatchNorm runs on GPUs only).
+    batchnorm_on_cpu_devices = True
+
+    def data_parallel_facts(self, trainer, batch):
+        """How a data-parallel `trainer` (on several devices, during its fit) holds a prepared
+        training `batch` and its parameters: {batch_parts: the examples of the batch each
+        device holds, parameters_replicated: whether every device holds every parameter
+        whole}."""
+        raise NotImplementedError
+
+    # launcher(n): the command line that starts a script as n processes training together
+    # (PyTorch: torchrun), or None where there is no such launcher
+    launcher = None
+
+    def worker_pids(self, trainer):
+        """The process ids of the worker processes a fit on several devices runs (during the
+        fit), or [] where the devices are driven from one process."""
+        return []
+
     def reference_resize(self, images, size):
         """The framework's own bilinear resize of float (N, H, W) images, or None."""
         return None
@@ -178,6 +198,26 @@ class TorchKit(Kit):
 
     def to_numpy(self, tensor):
         return tensor.numpy()
+
+    batchnorm_on_cpu_devices = False
+
+    def data_parallel_facts(self, trainer, batch):
+        replicas = trainer._workers().ask(('parameters',))
+        return dict(batch_parts=[len(part[-1]) for part in trainer.parts(batch)],
+                    parameters_replicated=len(replicas) == trainer.placement.count and all(
+                        replica.keys() == replicas[0].keys() and all(
+                            np.array_equal(replica[name], replicas[0][name]) for name in replica)
+                        for replica in replicas))
+
+    @staticmethod
+    def launcher(n):
+        import sys
+        return [sys.executable, '-m', 'torch.distributed.run', '--standalone',
+                f'--nproc-per-node={n}']
+
+    def worker_pids(self, trainer):
+        pool = trainer._live_pool()
+        return [process.pid for process in pool.processes] if pool else []
 
     def reference_resize(self, images, size):
         import torch
@@ -404,6 +444,15 @@ class JaxKit(Kit):
     def weights(self, trainer, model):
         return np.concatenate([a.astype(np.float64).ravel()
                                for a in self.parameter_arrays(model, trainer.state.params)])
+
+    def data_parallel_facts(self, trainer, batch):
+        import jax
+        leaves = jax.tree_util.tree_leaves(trainer.state.params)
+        return dict(batch_parts=[shard.data.shape[0] for shard in batch[0].addressable_shards],
+                    parameters_replicated=all(
+                        leaf.sharding.is_fully_replicated
+                        and len(leaf.sharding.device_set) == len(trainer.devices)
+                        for leaf in leaves))
 
     def reference_resize(self, images, size):
         import jax
