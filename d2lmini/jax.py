@@ -217,7 +217,6 @@ class Module(nn.Module, HyperParameters, windows.WindowReporting):
         with nn.intercept_methods(report):
             return self(X)
 
-
     @nn.nowrap
     def cost_report(self, X_shape, unknown='raise'):
         """The multiply-adds, parameters, bytes moved and arithmetic intensity of each leaf
@@ -236,7 +235,6 @@ class Module(nn.Module, HyperParameters, windows.WindowReporting):
             self.init, method=lambda module, X: module._describe_layers(X, layers)),
             jax.random.PRNGKey(0), jnp.zeros(X_shape, jnp.float32))
         return costs.Report(layers, X_shape[0], unknown)
-
 
     def _describe_layers(self, X, layers):
         """Run the model on X, appending a `costs.Layer` to `layers` for each leaf called."""

@@ -127,7 +127,6 @@ class Module(Steps, gluon.HybridBlock, HyperParameters, windows.WindowReporting)
         self._forward_with_hooks(X_shape, hooks)
         return costs.Report(layers, X_shape[0], unknown)
 
-
     def _forward_with_hooks(self, X_shape, hooks):
         """One forward pass of a random input of `X_shape` in inference mode, imperatively
         (so that the hooks run), then detach `hooks`."""

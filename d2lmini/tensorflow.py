@@ -150,7 +150,6 @@ class Module(Steps, tf.keras.Model, HyperParameters, windows.WindowReporting):
         self._forward_reporting(X_shape, reporters)
         return costs.Report(layers, X_shape[0], unknown)
 
-
     def _top_level_children(self):
         """(name or None, layer) for each top-level layer, as `layer_summary` lists them."""
         def named_layers(top):

@@ -129,7 +129,6 @@ class Module(Steps, nn.Module, HyperParameters, windows.WindowReporting):
         self._forward_with_hooks(X_shape, hooks)
         return costs.Report(layers, X_shape[0], unknown)
 
-
     def _forward_with_hooks(self, X_shape, hooks):
         """One forward pass of a random input of `X_shape` in eval mode without gradients,
         then remove `hooks`: parameters, buffers, the training flag and the global RNG are
