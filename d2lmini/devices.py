@@ -13,10 +13,11 @@ parameters are replicated, and each training batch (`batch_size` is the global b
 split into equal parts, one per device; the learning rate is the user's. The gradients are
 those of the whole batch, so N devices train the model one device would, up to float32
 rounding. BatchNorm's statistics are those of the whole global batch (synchronized), as on
-one device: a model trains the same on any number of devices. One exception: PyTorch's
-SyncBatchNorm runs on GPUs only, so on several CPU devices PyTorch refuses a model with
-BatchNorm before training (ModelError: train it on one device, or on GPUs) rather than train
-it with statistics per device, another model.
+one device: a model trains the same on any number of devices. Where an adapter cannot
+synchronize them, it refuses a model with BatchNorm before training (`batchnorm_refused`:
+train it on one device) rather than train it with statistics per device, another model:
+PyTorch on several CPU devices (its SyncBatchNorm runs on GPUs only), MXNet on several devices
+(Gluon's SyncBatchNorm is not swapped in yet).
 
 From a script started by a launcher (`torchrun`: the variables RANK, LOCAL_RANK and
 WORLD_SIZE set, WORLD_SIZE > 1), each process trains on one device and they train together,
@@ -29,6 +30,7 @@ import dataclasses
 import os
 
 from d2lmini import checks
+from d2lmini.errors import ModelError
 
 CPU_DEVICES_VARIABLE = 'D2LMINI_CPU_DEVICES'
 
@@ -140,3 +142,15 @@ def check_divisible(batch_size, placement, where):
         f'this run trains on ({", ".join(placement.names)}): the global batch is split into '
         f'{count} equal parts, one per device. Use a batch size divisible by {count} '
         f'(e.g. {choices}), or another num_gpus.')
+
+
+def batchnorm_refused(model, layers, placement, why, fix):
+    """The `ModelError` for a model with BatchNorm layers (their names, `layers`) that an
+    adapter cannot train on `placement` with statistics of the global batch: `why` says why
+    (the framework's reason), `fix` where it can be trained."""
+    return ModelError(
+        f'{type(model).__name__} has BatchNorm layers ({", ".join(layers[:3])}'
+        f'{" and more" if len(layers) > 3 else ""}), and this run would train it on '
+        f'{placement.describe()}. Its statistics must be those of the whole global batch, as '
+        f'on one device, but {why}; with statistics per device it would train another model, '
+        f'so it is not trained here. {fix}')

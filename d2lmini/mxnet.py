@@ -2,6 +2,17 @@
 
 Only what depends on MXNet lives here; models are HybridBlocks and the Trainer hybridizes
 them, so the forward and backward passes run as one compiled graph.
+
+On several devices (`Trainer(num_gpus=N)`, see `d2lmini.devices`), the model's parameters
+live on one context per device (`mx.gpu(i)`, or `mx.cpu(i)` for `D2LMINI_CPU_DEVICES=N`); each
+training batch is split into equal parts (`gluon.utils.split_and_load`), each device runs the
+forward and backward pass of its part, and Gluon's Trainer sums the gradients through a
+kvstore ('device') before every device applies the same update. Dropout draws its masks on
+each device from a seed of its own: the same distribution as on one device, other numbers.
+A model with BatchNorm is refused on several devices (Gluon's BatchNorm keeps statistics per
+device; d2lmini does not swap in its SyncBatchNorm yet). Several machines (kvstore
+'dist_sync') are not supported yet. MXNet's CPU wheel has no GPU support: GPUs need a CUDA
+build of MXNet.
 """
 import json
 import os
@@ -19,7 +30,8 @@ os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
 import mxnet as mx  # noqa: E402 (must come after the two fixes above)
 from mxnet import autograd, gluon, init  # noqa: E402
 
-from d2lmini import chapter_code, costs, fashion_mnist, initializers, training, windows  # noqa: E402
+from d2lmini import (chapter_code, costs, devices, fashion_mnist, initializers,  # noqa: E402
+                     training, windows)
 from d2lmini.steps import Steps, mean_if  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,F401 (API)
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
@@ -218,6 +230,18 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
         return mx.nd.array(images, dtype='float32'), mx.nd.array(labels, dtype='int32')
 
 
+def batchnorm_layers(model):
+    """The structural names of `model`'s BatchNorm blocks ('net.1')."""
+    names, stack = [], [('', model)]
+    while stack:
+        prefix, block = stack.pop()
+        if isinstance(block, gluon.nn.BatchNorm):
+            names.append(prefix)
+        stack.extend((f'{prefix}.{name}'.lstrip('.'), child)
+                     for name, child in reversed(block._children.items()))
+    return names
+
+
 def _state_structure(state, name, arrays):
     """The nesting of an optimizer state (None, an NDArray, or a tuple or list of these) as
     JSON, its arrays put into `arrays` under names derived from `name`."""
@@ -244,6 +268,16 @@ class Trainer(training.Trainer):
     values, NDArray-only functions) needs `hybridize=False`."""
     framework = 'mxnet'
     cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
+    data_parallel = True
+
+    def count_cpu_devices(self):
+        # MXNet makes a context for any cpu(i): as many as D2LMINI_CPU_DEVICES asks for
+        return devices.cpu_devices_requested() or 1
+
+    def devices_for(self, placement):
+        if placement.count == 1:
+            return super().devices_for(placement)
+        return [getattr(mx, placement.kind)(i) for i in range(placement.count)]
 
     def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0, checkpoint_dir=None,
                  callbacks=(), hybridize=True):
@@ -264,9 +298,20 @@ class Trainer(training.Trainer):
     def prepare_model(self, model, first_batch):
         if not list(model.collect_params().values()):
             raise training.no_parameters_error(model)     # not gluon.Trainer's raw TypeError
-        initialize_missing(model, ctx=self.device)
-        model.collect_params().reset_ctx(self.device)
+        layers = batchnorm_layers(model)
+        if len(self.devices) > 1 and layers:
+            raise devices.batchnorm_refused(
+                model, layers, self.placement,
+                "Gluon's BatchNorm keeps statistics per device, and d2lmini does not swap in "
+                "its SyncBatchNorm yet",
+                'Train it on one device (num_gpus=0 or 1, or without D2LMINI_CPU_DEVICES).')
+        initialize_missing(model, ctx=self.devices)
+        model.collect_params().reset_ctx(self.devices)
         self.optimizer = model.configure_optimizers()
+        if len(self.devices) > 1:
+            # The kvstore sums the gradients only; each device's updater applies the update, so
+            # that the optimizer state stays where snapshot and checkpoints read it.
+            self.optimizer._kvstore_params['update_on_kvstore'] = False
         if self.hybridize:
             model.hybridize(static_alloc=True, static_shape=True)
         try:
@@ -291,9 +336,14 @@ class Trainer(training.Trainer):
     def parameter_arrays(self):
         return {name: p.data(self.device).asnumpy() for name, p in self.parameters().items()}
 
+    def _updaters(self):
+        """One per device; each holds the same optimizer state, on its device."""
+        if not self.optimizer._kv_initialized:     # Gluon creates the optimizer state lazily
+            self.optimizer._init_kvstore()         # (and a second call, a new kvstore)
+        return self.optimizer._updaters
+
     def _updater(self):
-        self.optimizer._init_kvstore()      # Gluon creates the optimizer state lazily
-        return self.optimizer._updaters[0]
+        return self._updaters()[0]
 
     def snapshot(self):
         return ({name: p.data(self.device).copy() for name, p in self.parameters().items()},
@@ -301,8 +351,9 @@ class Trainer(training.Trainer):
 
     def restore(self, snapshot):
         for name, p in self.parameters().items():
-            p.set_data(snapshot[0][name])
-        self._updater().set_states(snapshot[1])
+            p.set_data(snapshot[0][name])       # on every device
+        for updater in self._updaters():
+            updater.set_states(snapshot[1])
 
     # Gluon's own `Trainer.save_states` pickles the optimizer and its state, and
     # `load_states` unpickles whatever the file holds, which runs code a crafted file carries.
@@ -320,21 +371,30 @@ class Trainer(training.Trainer):
                                 updater.optimizer._index_update_count.items()})))
 
     def load_state(self, directory):
-        self.model.load_parameters(str(directory / 'model.params'), ctx=self.device)
+        self.model.load_parameters(str(directory / 'model.params'), ctx=self.devices)
         meta = json.loads((directory / 'optimizer.json').read_text())
         arrays = mx.nd.load(str(directory / 'optimizer.nd')) or {}     # none saved: []
         if not isinstance(arrays, dict):
             raise ValueError('optimizer.nd holds no named arrays')
-        updater = self._updater()
-        updater.states = {int(index): _state_from(spec, arrays, self.device)
-                          for index, spec in meta['structure'].items()}
-        updater.states_synced = dict.fromkeys(updater.states, False)
-        updater.optimizer.num_update = int(meta['num_update'])
-        updater.optimizer._index_update_count = {int(k): int(v) for k, v in
-                                                 meta['index_update_count'].items()}
+        for updater, device in zip(self._updaters(), self.devices):
+            updater.states = {int(index): _state_from(spec, arrays, device)
+                              for index, spec in meta['structure'].items()}
+            updater.states_synced = dict.fromkeys(updater.states, False)
+        optimizer = self._updater().optimizer       # shared by the updaters
+        optimizer.num_update = int(meta['num_update'])
+        optimizer._index_update_count = {int(k): int(v) for k, v in
+                                         meta['index_update_count'].items()}
 
     def prepare_batch(self, batch):
         return [a.as_in_context(self.device) for a in batch]
+
+    def split_batch(self, batch):
+        """A training batch as the step takes it: one part per device (a list of batches),
+        equal in size, each on its device."""
+        if len(self.devices) == 1:
+            return [batch]
+        parts = [gluon.utils.split_and_load(a, self.devices, even_split=True) for a in batch]
+        return [list(part) for part in zip(*parts)]
 
     def model_structure(self):
         blocks, stack = [], [self.model]
@@ -355,16 +415,29 @@ class Trainer(training.Trainer):
         # MXNet's random state can be seeded but not read, so it cannot be checkpointed:
         # seeding it anew from the run's seed and the step makes dropout's draws the same
         # in a resumed run as in an uninterrupted one.
-        mx.random.seed(self.step_seed(), ctx=self.device)
+        # Each device from a seed of its own: the same seed would draw the same dropout masks.
+        seed = self.step_seed()
+        for index, device in enumerate(self.devices):
+            mx.random.seed(seed + index, ctx=device)
+        parts, count = self.split_batch(batch), len(self.devices)
         with autograd.record():
-            loss = self.model.training_step(batch)
-        loss.backward()
-        if self.gradient_clip_val > 0:
-            grads = [p.grad(self.device) for p in self.model.collect_params().values()
-                     if p.grad_req != 'null']
-            gluon.utils.clip_global_norm(grads, self.gradient_clip_val)
-        self.optimizer.step(1)  # the loss is already a batch mean
-        return loss
+            losses = [self.model.training_step(part) for part in parts]  # each a part's mean
+        for loss in losses:
+            loss.backward()
+        # One device: the loss is already the batch's mean. Several: the kvstore sums the parts'
+        # gradients, and the update divides the sum by `count`, the mean of the parts' means.
+        if count > 1:
+            self.optimizer.allreduce_grads()
+        if self.gradient_clip_val > 0:      # the whole batch's gradient, `count` times over
+            for device in self.devices:
+                grads = [p.grad(device) for p in self.model.collect_params().values()
+                         if p.grad_req != 'null']
+                gluon.utils.clip_global_norm(grads, self.gradient_clip_val * count)
+        if count > 1:
+            self.optimizer.update(count)
+            return mx.nd.add_n(*[loss.as_in_context(self.device) for loss in losses]) / count
+        self.optimizer.step(1)
+        return losses[0]
 
     def eval_step(self, batch):
         return list(self.model.validation_step(batch))

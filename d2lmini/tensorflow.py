@@ -2,6 +2,11 @@
 
 Only what depends on TensorFlow lives here; the train step is one `tf.function`.
 Tensors are channels-last (NHWC).
+
+On several devices (`Trainer(num_gpus=N)`, see `d2lmini.devices`) the step runs under a
+`tf.distribute.MirroredStrategy` (d2lmini/tensorflow_mirrored.py). A CPU device is a logical
+CPU device: `D2LMINI_CPU_DEVICES=N` (read when this module is imported, before TensorFlow
+initializes its devices) splits the CPU into N.
 """
 import contextlib
 import os
@@ -30,6 +35,8 @@ def _native_stderr_muted():
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 with _native_stderr_muted():
     import tensorflow as tf
+    from d2lmini import tensorflow_mirrored
+    tensorflow_mirrored.split_cpu()      # D2LMINI_CPU_DEVICES, before the devices exist
     tf.config.list_logical_devices()     # initializes the devices now, quietly
 
 from d2lmini import chapter_code, costs, fashion_mnist, initializers, training, windows
@@ -278,6 +285,15 @@ class FashionMNIST(fashion_mnist.FashionMNIST):
 class Trainer(training.Trainer):
     framework = 'tensorflow'
     cpu, gpu, count_gpus = staticmethod(cpu), staticmethod(gpu), staticmethod(num_gpus)
+    data_parallel = True
+
+    def count_cpu_devices(self):
+        return len(tf.config.list_logical_devices('CPU'))
+
+    def devices_for(self, placement):
+        if placement.count == 1:
+            return super().devices_for(placement)
+        return [f'/{placement.kind.upper()}:{i}' for i in range(placement.count)]
 
     def device_model(self):
         if not self.on_gpu:
@@ -334,25 +350,52 @@ class Trainer(training.Trainer):
             model(*first_batch[:-1])
         if not model.trainable_variables:
             raise training.no_parameters_error(model)     # not the optimizer's raw error
-        optimizer = self.optimizer = model.configure_optimizers()
-        optimizer.build(model.trainable_variables)     # its state exists before the first step
-        clip = self.gradient_clip_val
+        count, clip = len(self.devices), self.gradient_clip_val
+        if tensorflow_mirrored.is_mirrored(model):      # trained on several devices before
+            tensorflow_mirrored.unmirror(model)
+        if count > 1:
+            self.strategy = tensorflow_mirrored.strategy(self.devices, self.on_gpu)
+            tensorflow_mirrored.mirror(model, self.strategy)
+        else:
+            self.strategy = tf.distribute.get_strategy()        # the default: no distribution
+        with self.strategy.scope():     # the optimizer's state mirrored like the model's
+            optimizer = self.optimizer = model.configure_optimizers()
+            optimizer.build(model.trainable_variables)  # its state exists before the first step
 
-        @tf.function(reduce_retracing=True)
-        def train_step(batch):
+        def replica_step(batch):
             with tf.GradientTape() as tape:
                 loss = model.training_step(batch)
-            grads = tape.gradient(loss, model.trainable_variables)
+                # The optimizer sums the devices' gradients: each gives 1/count of the mean's.
+                scaled = loss / count if count > 1 else loss
+            grads = tape.gradient(scaled, model.trainable_variables)
             if clip > 0:
-                grads, _ = tf.clip_by_global_norm(grads, clip)
+                # clipped by the norm of the whole batch's gradient, as on one device
+                whole = (tf.distribute.get_replica_context().all_reduce('SUM', grads)
+                         if count > 1 else grads)
+                grads, _ = tf.clip_by_global_norm(grads, clip, tf.linalg.global_norm(whole))
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             return loss
 
-        self.compiled_train_step = train_step
+        if count == 1:
+            train_step = replica_step
+        else:
+            def train_step(batch):
+                with tensorflow_mirrored.global_dropout_masks():
+                    losses = self.strategy.run(replica_step, args=(batch,))
+                return self.strategy.reduce('MEAN', losses, axis=None)
+
+        self.compiled_train_step = tf.function(train_step, reduce_retracing=True)
+        # Validation runs on the first device (mirrored variables read there).
         self.compiled_eval_step = tf.function(model.validation_step, reduce_retracing=True)
 
+    def split_batch(self, batch):
+        """A training batch as the step takes it: whole on one device; on several, split into
+        equal parts, one per device (per-replica values)."""
+        batch = tuple(batch)
+        return batch if len(self.devices) == 1 else tensorflow_mirrored.split(self.strategy, batch)
+
     def train_step(self, batch):
-        return self.compiled_train_step(tuple(batch))
+        return self.compiled_train_step(self.split_batch(batch))
 
     def eval_step(self, batch):
         return list(self.compiled_eval_step(tuple(batch)))
@@ -360,8 +403,10 @@ class Trainer(training.Trainer):
     def model_structure(self):
         layers, lines = list(sublayers(self.model)), []
         for layer in layers:
-            try:        # a layer's settings but its name, which counts up within a process
-                config = {k: v for k, v in layer.get_config().items() if k != 'name'}
+            try:        # a layer's settings but its name, which counts up within a process,
+                # and BatchNorm's `synchronized`, which data parallelism sets (the same model)
+                config = {k: v for k, v in layer.get_config().items()
+                          if k not in ('name', 'synchronized')}
             except (NotImplementedError, TypeError):
                 config = {}
             lines.append(f'{type(layer).__qualname__} {training.json_ready(config)}')

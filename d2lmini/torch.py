@@ -34,7 +34,6 @@ from torch.nn import functional as F
 
 from d2lmini import (chapter_code, checkpoint, costs, devices, fashion_mnist, initializers,
                      training, windows, workers)
-from d2lmini.errors import ModelError
 from d2lmini.steps import Steps, mean_if
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -590,15 +589,10 @@ class StopTogether(Callback):
 
 
 def batchnorm_on_cpu_devices_error(model, placement):
-    layers = batchnorm_layers(model)
-    return ModelError(
-        f'{type(model).__name__} has BatchNorm layers ({", ".join(layers[:3])}'
-        f'{" and more" if len(layers) > 3 else ""}), and this run would train it on '
-        f'{placement.describe()}. Its statistics must be those of the whole global batch, as '
-        f'on one device, but PyTorch synchronizes them over devices (SyncBatchNorm) on GPUs '
-        f'only; with statistics per device it would train another model, so it is not trained '
-        f'here. Train it on one device (num_gpus=0, or without D2LMINI_CPU_DEVICES), or on '
-        f'GPUs.')
+    return devices.batchnorm_refused(
+        model, batchnorm_layers(model), placement,
+        'PyTorch synchronizes them over devices (SyncBatchNorm) on GPUs only',
+        'Train it on one device (num_gpus=0, or without D2LMINI_CPU_DEVICES), or on GPUs.')
 
 
 class WorkerScalar:

@@ -22,6 +22,7 @@ from d2lmini.callback import Callback  # noqa: E402
 from d2lmini.errors import NonFiniteLossError  # noqa: E402
 
 BATCH, STEPS, EPOCHS = 32, 4, 2
+CLIP = 0.5          # below the tiny CNN's gradient norms at the start (about 1-3)
 HANG_S = 30         # a fit still running this long after its worker was killed hangs
 
 
@@ -86,13 +87,14 @@ def main(framework, tmp, mode='', directory=None):
             data.to_framework = poisoned
         return data
 
-    def run(num_gpus, net=None, lr=0.1, data=None, directory=None, callbacks=(), linear=False):
+    def run(num_gpus, net=None, lr=0.1, data=None, directory=None, callbacks=(), linear=False,
+            clip=0):
         """(trainer, model, what it printed, the error fit raised or None)."""
         d2l.set_seed(0)
         data = data or data_of()
         model, params = kit.make_model(data, lr=lr, net=net and net(), linear=linear)
         trainer = d2l.Trainer(max_epochs=EPOCHS, num_gpus=num_gpus, checkpoint_dir=directory,
-                              callbacks=list(callbacks))
+                              callbacks=list(callbacks), gradient_clip_val=clip)
         printed, error = io.StringIO(), None
         try:
             with contextlib.redirect_stdout(printed):
@@ -127,6 +129,9 @@ def main(framework, tmp, mode='', directory=None):
                                              else ())
             out[name][n] = summary(trainer, model, printed)
     out['split'] = facts.facts
+
+    # Gradient clipping: by the norm of the whole batch's gradient, on any number of devices.
+    out['clipped'] = {n: summary(*run(n, clip=CLIP)) for n in (1, 2)}
 
     # More devices asked for than there are.
     out['too_many'] = summary(*run(4))

@@ -109,8 +109,10 @@ class Kit:
         return np.asarray(tensor)
 
     # Whether a model with BatchNorm trains on several CPU devices (statistics synchronized);
-    # if not, it is refused before training (PyTorch: SyncBatchNorm runs on GPUs only).
+    # if not, it is refused before training, for the reason `batchnorm_refusal` gives (the end
+    # of the error's message, d2lmini.devices.batchnorm_refused).
     batchnorm_on_cpu_devices = True
+    batchnorm_refusal = None
 
     def data_parallel_facts(self, trainer, batch):
         """How a data-parallel `trainer` (on several devices, during its fit) holds a prepared
@@ -200,6 +202,10 @@ class TorchKit(Kit):
         return tensor.numpy()
 
     batchnorm_on_cpu_devices = False
+    batchnorm_refusal = ('PyTorch synchronizes them over devices (SyncBatchNorm) on GPUs only; '
+                         'with statistics per device it would train another model, so it is not '
+                         'trained here. Train it on one device (num_gpus=0, or without '
+                         'D2LMINI_CPU_DEVICES), or on GPUs.')
 
     def data_parallel_facts(self, trainer, batch):
         replicas = trainer._workers().ask(('parameters',))
@@ -290,6 +296,15 @@ class TensorFlowKit(Kit):
 
     def parameter_arrays(self, model, params=None):
         return [v.numpy() for v in model.trainable_variables]
+
+    def data_parallel_facts(self, trainer, batch):
+        import tensorflow as tf
+        parts = trainer.strategy.experimental_local_results(trainer.split_batch(batch))
+        return dict(batch_parts=[int(images.shape[0]) for images, _ in parts],
+                    parameters_replicated=all(
+                        isinstance(v.value, tf.distribute.DistributedValues)
+                        and len(v.value.values) == len(trainer.devices)
+                        for v in trainer.model.trainable_variables))
 
     def state_arrays(self, model, params=None):
         return [v.numpy() for v in model.variables]
@@ -532,6 +547,19 @@ class MXNetKit(Kit):
 
     def parameter_arrays(self, model, params=None):
         return [p.data().asnumpy() for p in model.collect_params().values()]
+
+    batchnorm_on_cpu_devices = False
+    batchnorm_refusal = ("Gluon's BatchNorm keeps statistics per device, and d2lmini does not "
+                         "swap in its SyncBatchNorm yet; with statistics per device it would "
+                         "train another model, so it is not trained here. Train it on one device "
+                         "(num_gpus=0 or 1, or without D2LMINI_CPU_DEVICES).")
+
+    def data_parallel_facts(self, trainer, batch):
+        parts = trainer.split_batch(batch)
+        return dict(batch_parts=[int(images.shape[0]) for images, _ in parts],
+                    parameters_replicated=all(
+                        len(p.list_ctx()) == len(trainer.devices)
+                        for p in trainer.model.collect_params().values()))
 
     def state_arrays(self, model, params=None):
         return self.parameter_arrays(model)     # Gluon keeps BatchNorm statistics as parameters

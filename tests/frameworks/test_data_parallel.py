@@ -68,6 +68,14 @@ def test_two_devices_train_the_model_one_does(runs, model):
     assert_same_training(two, one)
 
 
+def test_gradient_clipping_uses_the_whole_batchs_gradient(runs):
+    one, two = runs['clipped']['1'], runs['clipped']['2']
+    assert two['device']['count'] == 2
+    assert_same_training(two, one)
+    # the clipping is in force: the run differs from the unclipped one
+    assert not np.allclose(one['losses'], runs['plain']['1']['losses'], rtol=1e-3)
+
+
 def test_the_batch_is_split_and_the_parameters_replicated(runs):
     assert runs['split'] == dict(batch_parts=[16, 16], parameters_replicated=True)
 
@@ -112,16 +120,14 @@ def test_a_checkpoint_resumes_on_another_number_of_devices(runs, first, then):
     assert_same_training(resumed, runs['plain']['1'])
 
 
-def test_batchnorm_on_several_cpu_devices_is_refused_before_training(runs):
+def test_batchnorm_on_several_cpu_devices_is_refused_before_training(runs, framework):
     if 'bn_refused' not in runs:
         pytest.skip('BatchNorm trains on several CPU devices here, its statistics synchronized')
     run = runs['bn_refused']
     assert run['error'] == (
         'ModelError: SmallCNN has BatchNorm layers (net.1), and this run would train it on 2 '
         'devices (cpu:0, cpu:1). Its statistics must be those of the whole global batch, as on '
-        'one device, but PyTorch synchronizes them over devices (SyncBatchNorm) on GPUs only; '
-        'with statistics per device it would train another model, so it is not trained here. '
-        'Train it on one device (num_gpus=0, or without D2LMINI_CPU_DEVICES), or on GPUs.')
+        'one device, but ' + KITS[framework]().batchnorm_refusal)
     assert run['losses'] == [] and run['status'] == 'failed'
 
 
