@@ -1,7 +1,11 @@
 """One framework's measurements, in that framework's own process and virtual environment.
 
-usage: python -m bench.worker FRAMEWORK RESULT.json [--device cpu|gpu] [--steps N] [--repeats N]
-       [--warmup-epochs N] [--pipeline-batches N]     (bench/run.py starts it)
+usage: python -m bench.worker FRAMEWORK RESULT.json [--device cpu|gpu|cpu2] [--steps N]
+       [--repeats N] [--warmup-epochs N] [--pipeline-batches N]     (bench/run.py starts it)
+
+--device cpu2 (run.py sets D2LMINI_CPU_DEVICES=2) measures data parallelism instead: (a) on
+two CPU devices sharing the machine's cores against (a) on one device using all of them, the
+two Trainers' epochs alternating (`measure_data_parallel`).
 
 (a) `d2l.Trainer.fit` on the chapter's GoogLeNet trains epochs of --steps batches, each
 followed by validation on one batch; the first --warmup-epochs epochs (compilation, first-touch
@@ -28,7 +32,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('framework', choices=IDS)
     parser.add_argument('result', type=pathlib.Path)
-    parser.add_argument('--device', choices=('cpu', 'gpu'), default='cpu')
+    parser.add_argument('--device', choices=('cpu', 'gpu', 'cpu2'), default='cpu')
     measure.add_options(parser)
     return parser.parse_args(argv)
 
@@ -79,8 +83,51 @@ def measure_training(ns, loops, args):
     return a, b, str(trainer.device_name())
 
 
+def measure_data_parallel(ns, args):
+    """(a) in images/s on one device and on two CPU devices: ({1: [...], 2: [...]}, names).
+    Each Trainer trains its own model, identically built, one epoch per `fit` (a second fit of
+    the same model trains on, compiled once); the two alternate, so that both see the same
+    machine load, and the first --warmup-epochs of each are not counted."""
+    d2l = ns['d2l']
+    data = workload.data(d2l, train_batches=args.steps, val_batches=VAL_BATCHES)
+    runs = {}
+    for count in (1, 2):
+        model, params = workload.new_model(ns, data)
+        runs[count] = [d2l.Trainer(max_epochs=1, num_gpus=0 if count == 1 else count), model,
+                       params]
+    rates = {1: [], 2: []}
+    for epoch in range(args.warmup_epochs + args.repeats):
+        for count, run in runs.items():
+            trainer, model, params = run
+            workload.fit(trainer, model, data, params)
+            run[2] = None       # JAX: from the trained state on, not from the first params
+            if epoch >= args.warmup_epochs:
+                rates[count].append(trainer.history[-1]['examples_per_sec'])
+    if runs[2][0].placement.count != 2:
+        raise SystemExit(f'{args.framework}: 2 CPU devices asked for, '
+                         f'{runs[2][0].device_name()} found')
+    return rates, {count: run[0].device_name() for count, run in runs.items()}
+
+
+def main_data_parallel(args):
+    ns = workload.load(args.framework)
+    loops = importlib.import_module(f'bench.loops.{args.framework}')
+    rates, names = measure_data_parallel(ns, args)
+    ratios = [two / one for one, two in zip(rates[1], rates[2])]
+    result = dict(framework=args.framework, device=names[2], one_device=names[1],
+                  version=loops.version(), one=measure.median(rates[1]),
+                  two=measure.median(rates[2]), ratio=measure.median(ratios),
+                  samples=dict(one=rates[1], two=rates[2], ratio=ratios),
+                  settings=dict(steps=args.steps, repeats=args.repeats,
+                                warmup_epochs=args.warmup_epochs, batch_size=BATCH_SIZE,
+                                resize=RESIZE, lr=LR))
+    args.result.write_text(json.dumps(result, indent=1))
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.device == 'cpu2':
+        return main_data_parallel(args)
     ns = workload.load(args.framework)   # first: d2lmini sets up threads before import
     loops = importlib.import_module(f'bench.loops.{args.framework}')
     pipeline = measure_pipeline(ns['d2l'], loops, args)

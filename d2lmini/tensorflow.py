@@ -342,7 +342,8 @@ class Trainer(training.Trainer):
         self.checkpoint().read(str(directory / 'state')).assert_existing_objects_matched()
 
     def fit(self, model, data):
-        with tf.device(self.device):
+        quiet = tensorflow_mirrored.quiet() if len(self.devices) > 1 else contextlib.nullcontext()
+        with tf.device(self.device), quiet:
             super().fit(model, data)
 
     def prepare_model(self, model, first_batch):

@@ -39,6 +39,20 @@ def split_cpu(count=None):
     return len(tf.config.list_logical_devices('CPU'))
 
 
+@contextlib.contextmanager
+def quiet():
+    """TensorFlow's INFO log lines while d2lmini drives a strategy ('Using MirroredStrategy
+    ...', one 'Reduce to ... then broadcast' per traced reduction): the start line already
+    names the devices."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(max(level, 30))     # WARNING
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def strategy(device_names, on_gpu):
     """A `MirroredStrategy` over `device_names` ('/CPU:0', ... or '/GPU:0', ...)."""
     reduction = None if on_gpu else tf.distribute.ReductionToOneDevice()
