@@ -136,6 +136,15 @@ def main(framework, tmp, mode='', directory=None):
     # More devices asked for than there are.
     out['too_many'] = summary(*run(4))
 
+    # The model of a 2-device run, trained on by a Trainer of one device (TensorFlow turns
+    # its mirrored variables back into plain ones; MXNet puts its parameters on one context).
+    two_devices, model, _, _ = run(2)
+    one_device = d2l.Trainer(max_epochs=1, num_gpus=0)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        kit.fit(one_device, model, data_of(), None)
+    out['then_one'] = summary(one_device, model, printed.getvalue())
+
     # A global batch the devices cannot share evenly.
     out['indivisible'] = run(2, data=data_of(batch=BATCH + 1))[3]
 

@@ -100,6 +100,12 @@ def test_more_devices_than_there_are_uses_those_there_are_and_says_so(runs):
     assert run['device']['count'] == 2 and run['status'] == 'finished'
 
 
+def test_the_model_of_a_two_device_run_trains_on_on_one_device(runs):
+    run = runs['then_one']
+    assert run['status'] == 'finished' and run['device']['count'] == 1
+    assert len(run['losses']) == 4 and np.isfinite(run['losses']).all()
+
+
 def test_a_global_batch_the_devices_cannot_share_is_refused_naming_both_numbers(runs):
     assert runs['indivisible'] == (
         'ValueError: batch_size of FashionMNIST is 33 examples, which cannot be split evenly '
