@@ -42,12 +42,17 @@ def notebook_name(chapter, framework):
     return f'{chapter}_{framework}.ipynb'
 
 
-def local_notebook(chapter, framework):
-    """The path of the chapter's notebook on this machine (see the module docstring), or None."""
-    name = notebook_name(chapter, framework)
+def local_file(chapter, name):
+    """The path of the chapter's file `name` (relative to its folder) on this machine, looked
+    for as the module docstring says, or None."""
     folders = [pathlib.Path(os.environ['D2LMINI_BOOK']) / chapter] if os.environ.get('D2LMINI_BOOK') else []
     folders += [pathlib.Path('..') / chapter, pathlib.Path('book') / chapter]
     return next((folder / name for folder in folders if (folder / name).is_file()), None)
+
+
+def local_notebook(chapter, framework):
+    """The path of the chapter's notebook on this machine (see the module docstring), or None."""
+    return local_file(chapter, notebook_name(chapter, framework))
 
 
 def read_notebook(chapter, framework, timeout=30):

@@ -37,7 +37,7 @@ from flax import traverse_util
 from flax.training import train_state
 
 from d2lmini import (chapter_code, costs, devices, fashion_mnist, initializers, jax_max_pool,
-                     training, windows)
+                     kept_runs, training, windows)
 from d2lmini.steps import mean_if, smoothing_of
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -49,6 +49,7 @@ from d2lmini.summary import layer_label, print_layer_shape
 from d2lmini.jax_max_pool import max_pool  # noqa: F401 (API: d2l.max_pool)
 
 load_chapter = chapter_code.loader('jax')   # d2l.load_chapter('googlenet').GoogleNet
+plot_beside_kept = kept_runs.beside_kept('jax')   # d2l.plot_beside_kept(trainer, 'googlenet')
 
 
 def _ask_for_cpu_devices():

@@ -31,7 +31,7 @@ import mxnet as mx  # noqa: E402 (must come after the two fixes above)
 from mxnet import autograd, gluon, init  # noqa: E402
 
 from d2lmini import (chapter_code, costs, devices, fashion_mnist, initializers,  # noqa: E402
-                     training, windows)
+                     kept_runs, training, windows)
 from d2lmini.steps import Steps, mean_if, smoothing_of  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,F401 (API)
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
@@ -42,6 +42,7 @@ from d2lmini.intensity_plot import plot_intensity  # noqa: F401 (API)
 from d2lmini.summary import shape_printing_hook, top_level_children  # noqa: E402
 
 load_chapter = chapter_code.loader('mxnet')   # d2l.load_chapter('googlenet').GoogleNet
+plot_beside_kept = kept_runs.beside_kept('mxnet')   # d2l.plot_beside_kept(trainer, 'googlenet')
 
 
 def cpu():

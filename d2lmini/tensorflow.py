@@ -39,7 +39,7 @@ with _native_stderr_muted():
     tensorflow_mirrored.split_cpu()      # D2LMINI_CPU_DEVICES, before the devices exist
     tf.config.list_logical_devices()     # initializes the devices now, quietly
 
-from d2lmini import chapter_code, costs, fashion_mnist, initializers, training, windows
+from d2lmini import chapter_code, costs, fashion_mnist, initializers, kept_runs, training, windows
 from d2lmini.steps import Steps, smoothing_of  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -50,6 +50,7 @@ from d2lmini.intensity_plot import plot_intensity  # noqa: F401 (API)
 from d2lmini.summary import layer_label, print_layer_shape, top_level_children
 
 load_chapter = chapter_code.loader('tensorflow')   # d2l.load_chapter('googlenet').GoogleNet
+plot_beside_kept = kept_runs.beside_kept('tensorflow')   # d2l.plot_beside_kept(trainer, ...)
 
 
 def cpu():

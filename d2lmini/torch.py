@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from d2lmini import (chapter_code, checkpoint, costs, devices, fashion_mnist, initializers,
-                     training, windows, workers)
+                     kept_runs, training, windows, workers)
 from d2lmini.steps import Steps, mean_if, smoothing_of
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
@@ -44,6 +44,7 @@ from d2lmini.intensity_plot import plot_intensity  # noqa: F401 (API)
 from d2lmini.summary import shape_printing_hook, top_level_children
 
 load_chapter = chapter_code.loader('pytorch')   # d2l.load_chapter('googlenet').GoogleNet
+plot_beside_kept = kept_runs.beside_kept('pytorch')   # d2l.plot_beside_kept(trainer, 'googlenet')
 
 
 def cpu():
