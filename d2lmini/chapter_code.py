@@ -42,12 +42,17 @@ def notebook_name(chapter, framework):
     return f'{chapter}_{framework}.ipynb'
 
 
-def local_notebook(chapter, framework):
-    """The path of the chapter's notebook on this machine (see the module docstring), or None."""
-    name = notebook_name(chapter, framework)
+def local_file(chapter, name):
+    """The path of the chapter's file `name` (relative to its folder) on this machine, looked
+    for as the module docstring says, or None."""
     folders = [pathlib.Path(os.environ['D2LMINI_BOOK']) / chapter] if os.environ.get('D2LMINI_BOOK') else []
     folders += [pathlib.Path('..') / chapter, pathlib.Path('book') / chapter]
     return next((folder / name for folder in folders if (folder / name).is_file()), None)
+
+
+def local_notebook(chapter, framework):
+    """The path of the chapter's notebook on this machine (see the module docstring), or None."""
+    return local_file(chapter, notebook_name(chapter, framework))
 
 
 def read_notebook(chapter, framework, timeout=30):
@@ -99,35 +104,67 @@ def run_cells(notebook, module, origin, quiet=True):
     return module
 
 
-def load(chapter, framework, quiet=True):
+def load(chapter, framework, quiet=True, blocks=None):
     """The chapter's code for `framework` (an id of d2lmini.frameworks: 'pytorch', ...) as a
     new module named `<chapter>_<framework>`: `load('googlenet', 'pytorch').GoogleNet`.
 
     Each call runs the code anew, so the module's classes and globals are the caller's own:
     changing one (a subclass, a replaced helper) changes nothing in another load or in the
-    chapter. The cells' printed output is dropped unless `quiet` is False. Raises
-    ChapterCodeError (not found, not a notebook, a cell failed) and KeyError for an unknown
-    framework.
+    chapter. The cells' printed output is dropped unless `quiet` is False.
+
+    `blocks` ({name: replacement}) loads the chapter with building blocks of the caller's in
+    place of its own, in the spirit of torchvision's `GoogLeNet(blocks=...)`: e.g.
+    `{'conv_relu': conv_bn_relu}` gives a module whose `GoogleNet` builds every convolution
+    with `conv_bn_relu`, while the chapter's code stays as it is (its cells, its reference
+    runs). Each name must be one the chapter defines; the replacement is in force wherever
+    the chapter's code calls it after loading (building a network does). Such a module is
+    named `<chapter>_<framework>_with_<names>` (plus a number, if taken).
+
+    Raises ChapterCodeError (not found, not a notebook, a cell failed, a block the chapter
+    does not define) and KeyError for an unknown framework.
     """
     get_framework(framework)
     if not re.fullmatch(r'[\w-]+', chapter):
         raise ChapterCodeError(f'a chapter is a folder name such as \'googlenet\', not {chapter!r}')
     notebook, origin = read_notebook(chapter, framework)
-    module = types.ModuleType(f'{chapter}_{framework}', f'The code of {origin}.')
+    name = f'{chapter}_{framework}'
+    if blocks:
+        name = unused_module_name(f'{name}_with_{"_".join(sorted(blocks))}')
+    module = types.ModuleType(name, f'The code of {origin}.')
     module.__file__ = origin
     # Registered like an imported module, so that pickling, dataclasses and Flax (which look
     # classes up by their module's name) work on its classes.
     sys.modules[module.__name__] = module
-    return run_cells(notebook, module, origin, quiet)
+    run_cells(notebook, module, origin, quiet)
+    if blocks:
+        unknown = sorted(set(blocks) - set(vars(module)))
+        if unknown:
+            defined = sorted(key for key, value in vars(module).items() if callable(value)
+                             and getattr(value, '__module__', None) == module.__name__)
+            raise ChapterCodeError(
+                f'The chapter {chapter!r} defines no {", ".join(map(repr, unknown))}, so it cannot '
+                f'be replaced; the blocks its code defines are: {", ".join(defined)}.')
+        vars(module).update(blocks)
+    return module
+
+
+def unused_module_name(name):
+    """`name`, or `name_2`, `name_3`, ... : the first that no loaded module has."""
+    candidate, number = name, 1
+    while candidate in sys.modules:
+        number += 1
+        candidate = f'{name}_{number}'
+    return candidate
 
 
 def loader(framework):
     """`load` for one framework: what each adapter exposes as `d2l.load_chapter(chapter)`."""
     get_framework(framework)
 
-    def load_chapter(chapter, quiet=True):
-        return load(chapter, framework, quiet)
+    def load_chapter(chapter, blocks=None, quiet=True):
+        return load(chapter, framework, quiet, blocks)
     load_chapter.__doc__ = (f"The chapter's {get_framework(framework).label} code as a module, "
-                            f"e.g. `d2l.load_chapter('googlenet').GoogleNet` (see "
+                            f"e.g. `d2l.load_chapter('googlenet').GoogleNet`; with `blocks`, "
+                            f"with building blocks of yours in place of the chapter's (see "
                             f"d2lmini.chapter_code.load).")
     return load_chapter

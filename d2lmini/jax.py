@@ -37,8 +37,8 @@ from flax import traverse_util
 from flax.training import train_state
 
 from d2lmini import (chapter_code, costs, devices, fashion_mnist, initializers, jax_max_pool,
-                     training, windows)
-from d2lmini.steps import mean_if
+                     kept_runs, training, windows)
+from d2lmini.steps import mean_if, smoothing_of
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import draw_seed, set_seed  # noqa: F401 (API)
@@ -49,6 +49,7 @@ from d2lmini.summary import layer_label, print_layer_shape
 from d2lmini.jax_max_pool import max_pool  # noqa: F401 (API: d2l.max_pool)
 
 load_chapter = chapter_code.loader('jax')   # d2l.load_chapter('googlenet').GoogleNet
+plot_beside_kept = kept_runs.beside_kept('jax')   # d2l.plot_beside_kept(trainer, 'googlenet')
 
 
 def _ask_for_cpu_devices():
@@ -170,7 +171,12 @@ class Module(nn.Module, HyperParameters, windows.WindowReporting):
     @nn.nowrap
     def validation_step(self, params, batch, collections=None):
         y_hat, _ = self.forward_pass({'params': params, **(collections or {})}, batch[:-1], False)
-        return self.loss(y_hat, batch[-1]), self.accuracy(y_hat, batch[-1])
+        return self.validation_loss(y_hat, batch[-1]), self.accuracy(y_hat, batch[-1])
+
+    @nn.nowrap
+    def validation_loss(self, y_hat, y):
+        """The loss validation reports (see d2lmini.steps.Steps.validation_loss)."""
+        return self.loss(y_hat, y)
 
     @nn.nowrap
     def configure_optimizers(self):
@@ -371,16 +377,33 @@ def describe_function(function, X):
 class Classifier(Module):
     """A model whose outputs are logits over classes.
 
-    `loss(y_hat, y, averaged=True)`: softmax cross-entropy in nats of logits `y_hat`, float32 (N, C),
+    `loss(y_hat, y, averaged=True, label_smoothing=None)`: softmax cross-entropy in nats of
+    logits `y_hat`, float32 (N, C),
     against integer labels `y`, int32 (N,): a scalar (the mean) if `averaged`, else (N,).
     `accuracy(y_hat, y, averaged=True)`: the fraction of argmax predictions equal to `y`, a
     float32 scalar in [0, 1] if `averaged`, else (N,) of 0.0/1.0. Inputs and results are
     jax.Arrays.
+    Label smoothing (Szegedy et al., 2016, section 7): set `label_smoothing` = eps in [0, 1) on
+    the model (a hyperparameter; default 0) and the training loss is the cross-entropy against
+    targets (1 - eps) * one_hot(y) + eps / C, through the framework's own function
+    (`optax.smooth_labels` on one-hot labels, then `optax.softmax_cross_entropy`). Validation
+    reports the plain cross-entropy (`validation_loss`), so that runs with and without it
+    compare.
     """
     @nn.nowrap
-    def loss(self, y_hat, y, averaged=True):
-        losses = optax.softmax_cross_entropy_with_integer_labels(y_hat, y)
+    def loss(self, y_hat, y, averaged=True, label_smoothing=None):
+        eps = smoothing_of(self, label_smoothing)
+        if eps:
+            one_hot = jax.nn.one_hot(y, y_hat.shape[-1], dtype=y_hat.dtype)
+            targets = optax.smooth_labels(one_hot, eps)
+            losses = optax.softmax_cross_entropy(y_hat, targets)
+        else:
+            losses = optax.softmax_cross_entropy_with_integer_labels(y_hat, y)
         return mean_if(losses, averaged)
+
+    @nn.nowrap
+    def validation_loss(self, y_hat, y):
+        return self.loss(y_hat, y, label_smoothing=0.0)
 
     @nn.nowrap
     def accuracy(self, y_hat, y, averaged=True):

@@ -31,8 +31,8 @@ import mxnet as mx  # noqa: E402 (must come after the two fixes above)
 from mxnet import autograd, gluon, init  # noqa: E402
 
 from d2lmini import (chapter_code, costs, devices, fashion_mnist, initializers,  # noqa: E402
-                     training, windows)
-from d2lmini.steps import Steps, mean_if  # noqa: E402
+                     kept_runs, training, windows)
+from d2lmini.steps import Steps, mean_if, smoothing_of  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: E402,F401 (API)
 from d2lmini.loading import DataModule  # noqa: E402,F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: E402,F401 (API)
@@ -42,6 +42,7 @@ from d2lmini.intensity_plot import plot_intensity  # noqa: F401 (API)
 from d2lmini.summary import shape_printing_hook, top_level_children  # noqa: E402
 
 load_chapter = chapter_code.loader('mxnet')   # d2l.load_chapter('googlenet').GoogleNet
+plot_beside_kept = kept_runs.beside_kept('mxnet')   # d2l.plot_beside_kept(trainer, 'googlenet')
 
 
 def cpu():
@@ -207,15 +208,31 @@ def describe_layer(block, name, child, in_shape, out_shape):
 class Classifier(Module):
     """A model whose outputs are logits over classes.
 
-    `loss(y_hat, y, averaged=True)`: softmax cross-entropy in nats of logits `y_hat`, float32 (N, C),
+    `loss(y_hat, y, averaged=True, label_smoothing=None)`: softmax cross-entropy in nats of
+    logits `y_hat`, float32 (N, C),
     against integer labels `y`, int32 (N,): a scalar (the mean) if `averaged`, else (N,).
     `accuracy(y_hat, y, averaged=True)`: the fraction of argmax predictions equal to `y`, a
     float32 scalar in [0, 1] if `averaged`, else (N,) of 0.0/1.0. Inputs and results are
     NDArrays.
+    Label smoothing (Szegedy et al., 2016, section 7): set `label_smoothing` = eps in [0, 1) on
+    the model (a hyperparameter; default 0) and the training loss is the cross-entropy against
+    targets (1 - eps) * one_hot(y) + eps / C, through the framework's own loss on smoothed
+    one-hot targets (`SoftmaxCrossEntropyLoss(sparse_label=False)`: Gluon's loss has no
+    smoothing option). Validation reports the plain cross-entropy (`validation_loss`), so that
+    runs with and without it compare.
     """
-    def loss(self, y_hat, y, averaged=True):
-        losses = gluon.loss.SoftmaxCrossEntropyLoss()(y_hat, y)
+    def loss(self, y_hat, y, averaged=True, label_smoothing=None):
+        eps = smoothing_of(self, label_smoothing)
+        if eps:
+            classes = y_hat.shape[-1]
+            targets = mx.nd.one_hot(y, classes, dtype=y_hat.dtype) * (1 - eps) + eps / classes
+            losses = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)(y_hat, targets)
+        else:
+            losses = gluon.loss.SoftmaxCrossEntropyLoss()(y_hat, y)
         return mean_if(losses, averaged)
+
+    def validation_loss(self, y_hat, y):
+        return self.loss(y_hat, y, label_smoothing=0.0)
 
     def accuracy(self, y_hat, y, averaged=True):
         correct = (y_hat.argmax(axis=1) == y.astype(y_hat.dtype)).astype('float32')

@@ -39,8 +39,8 @@ with _native_stderr_muted():
     tensorflow_mirrored.split_cpu()      # D2LMINI_CPU_DEVICES, before the devices exist
     tf.config.list_logical_devices()     # initializes the devices now, quietly
 
-from d2lmini import chapter_code, costs, fashion_mnist, initializers, training, windows
-from d2lmini.steps import Steps  # noqa: E402
+from d2lmini import chapter_code, costs, fashion_mnist, initializers, kept_runs, training, windows
+from d2lmini.steps import Steps, smoothing_of  # noqa: E402
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
@@ -50,6 +50,7 @@ from d2lmini.intensity_plot import plot_intensity  # noqa: F401 (API)
 from d2lmini.summary import layer_label, print_layer_shape, top_level_children
 
 load_chapter = chapter_code.loader('tensorflow')   # d2l.load_chapter('googlenet').GoogleNet
+plot_beside_kept = kept_runs.beside_kept('tensorflow')   # d2l.plot_beside_kept(trainer, ...)
 
 
 def cpu():
@@ -259,15 +260,31 @@ def describe_layer(layer, name, child, in_shape, out_shape):
 class Classifier(Module):
     """A model whose outputs are logits over classes.
 
-    `loss(y_hat, y, averaged=True)`: softmax cross-entropy in nats of logits `y_hat`, float32 (N, C),
+    `loss(y_hat, y, averaged=True, label_smoothing=None)`: softmax cross-entropy in nats of
+    logits `y_hat`, float32 (N, C),
     against integer labels `y`, int32 (N,): a scalar (the mean) if `averaged`, else (N,).
     `accuracy(y_hat, y, averaged=True)`: the fraction of argmax predictions equal to `y`, a
     float32 scalar in [0, 1] if `averaged`, else (N,) of 0.0/1.0. Inputs and results are
     tf.Tensors.
+    Label smoothing (Szegedy et al., 2016, section 7): set `label_smoothing` = eps in [0, 1) on
+    the model (a hyperparameter; default 0) and the training loss is the cross-entropy against
+    targets (1 - eps) * one_hot(y) + eps / C, through the framework's own option (Keras'
+    `categorical_crossentropy(..., label_smoothing=eps)`, on one-hot labels: its sparse version
+    has none). Validation reports the plain cross-entropy (`validation_loss`), so that runs with
+    and without it compare.
     """
-    def loss(self, y_hat, y, averaged=True):
-        losses = tf.keras.losses.sparse_categorical_crossentropy(y, y_hat, from_logits=True)
+    def loss(self, y_hat, y, averaged=True, label_smoothing=None):
+        eps = smoothing_of(self, label_smoothing)
+        if eps:
+            losses = tf.keras.losses.categorical_crossentropy(
+                tf.one_hot(y, tf.shape(y_hat)[-1], dtype=y_hat.dtype), y_hat, from_logits=True,
+                label_smoothing=eps)
+        else:
+            losses = tf.keras.losses.sparse_categorical_crossentropy(y, y_hat, from_logits=True)
         return tf.reduce_mean(losses) if averaged else losses
+
+    def validation_loss(self, y_hat, y):
+        return self.loss(y_hat, y, label_smoothing=0.0)
 
     def accuracy(self, y_hat, y, averaged=True):
         correct = tf.cast(tf.argmax(y_hat, axis=1, output_type=y.dtype) == y, tf.float32)

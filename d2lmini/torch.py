@@ -33,8 +33,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from d2lmini import (chapter_code, checkpoint, costs, devices, fashion_mnist, initializers,
-                     training, windows, workers)
-from d2lmini.steps import Steps, mean_if
+                     kept_runs, training, windows, workers)
+from d2lmini.steps import Steps, mean_if, smoothing_of
 from d2lmini.hyperparameters import HyperParameters, add_to_class  # noqa: F401 (API)
 from d2lmini.loading import DataModule  # noqa: F401 (API)
 from d2lmini.seeding import register_framework_seeder, set_seed  # noqa: F401 (API)
@@ -44,6 +44,7 @@ from d2lmini.intensity_plot import plot_intensity  # noqa: F401 (API)
 from d2lmini.summary import shape_printing_hook, top_level_children
 
 load_chapter = chapter_code.loader('pytorch')   # d2l.load_chapter('googlenet').GoogleNet
+plot_beside_kept = kept_runs.beside_kept('pytorch')   # d2l.plot_beside_kept(trainer, 'googlenet')
 
 
 def cpu():
@@ -195,14 +196,25 @@ def describe_layer(module, name, child, in_shape, out_shape):
 class Classifier(Module):
     """A model whose outputs are logits over classes.
 
-    `loss(y_hat, y, averaged=True)`: softmax cross-entropy in nats of logits `y_hat`, float32 (N, C),
+    `loss(y_hat, y, averaged=True, label_smoothing=None)`: softmax cross-entropy in nats of
+    logits `y_hat`, float32 (N, C),
     against integer labels `y`, int64 (N,): a scalar (the mean) if `averaged`, else (N,).
     `accuracy(y_hat, y, averaged=True)`: the fraction of argmax predictions equal to `y`, a
     float32 scalar in [0, 1] if `averaged`, else (N,) of 0.0/1.0. Inputs and results are
     torch.Tensors.
+    Label smoothing (Szegedy et al., 2016, section 7): set `label_smoothing` = eps in [0, 1) on
+    the model (a hyperparameter; default 0) and the training loss is the cross-entropy against
+    targets (1 - eps) * one_hot(y) + eps / C, through the framework's own option
+    (`F.cross_entropy(..., label_smoothing=eps)`). Validation reports the plain cross-entropy
+    (`validation_loss`), so that runs with and without it compare.
     """
-    def loss(self, y_hat, y, averaged=True):
-        return F.cross_entropy(y_hat, y, reduction='mean' if averaged else 'none')
+    def loss(self, y_hat, y, averaged=True, label_smoothing=None):
+        eps = smoothing_of(self, label_smoothing)
+        return F.cross_entropy(y_hat, y, reduction='mean' if averaged else 'none',
+                               label_smoothing=eps)
+
+    def validation_loss(self, y_hat, y):
+        return self.loss(y_hat, y, label_smoothing=0.0)
 
     def accuracy(self, y_hat, y, averaged=True):
         correct = (y_hat.argmax(dim=1) == y).to(torch.float32)

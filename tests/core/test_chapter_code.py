@@ -79,3 +79,30 @@ def test_bad_arguments_are_refused(tmp_path, monkeypatch):
         chapter_code.load('demo', 'theano')
     with pytest.raises(ChapterCodeError, match='folder name'):
         chapter_code.load('../etc', 'pytorch')
+
+
+BLOCK_CELLS = [('code', 'def block(x):\n    return x + 1\n', None),
+               ('code', 'class Net:\n    def __init__(self):\n        self.out = block(1)\n', None)]
+
+
+def test_a_chapter_loads_with_blocks_of_the_callers_in_place_of_its_own(tmp_path, monkeypatch):
+    write_chapter(tmp_path / 'book', BLOCK_CELLS)
+    monkeypatch.setenv('D2LMINI_BOOK', str(tmp_path / 'book'))
+    variant = chapter_code.load('demo', 'pytorch', blocks={'block': lambda x: x * 10})
+    assert variant.Net().out == 10                       # the chapter's class, built with ours
+    assert variant.__name__.startswith('demo_pytorch_with_block')
+    assert variant.Net.__module__ == variant.__name__
+    again = chapter_code.loader('pytorch')('demo', blocks={'block': lambda x: x - 1})
+    assert again.Net().out == 0 and again.__name__ != variant.__name__   # each load its own
+    assert variant.Net().out == 10
+    assert chapter_code.load('demo', 'pytorch').Net().out == 2    # the chapter as it is
+
+
+def test_a_block_the_chapter_does_not_define_is_refused_naming_those_it_does(tmp_path,
+                                                                             monkeypatch):
+    write_chapter(tmp_path / 'book', BLOCK_CELLS)
+    monkeypatch.setenv('D2LMINI_BOOK', str(tmp_path / 'book'))
+    with pytest.raises(ChapterCodeError, match=r"The chapter 'demo' defines no 'blok', so it "
+                                               r"cannot be replaced; the blocks its code defines "
+                                               r"are: Net, block\."):
+        chapter_code.load('demo', 'pytorch', blocks={'blok': print})

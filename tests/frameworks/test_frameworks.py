@@ -9,7 +9,8 @@ from d2lmini.errors import CheckpointError, NonFiniteLossError
 from kits import KITS
 
 API = ('add_to_class', 'HyperParameters', 'Module', 'Classifier', 'DataModule', 'FashionMNIST',
-       'Trainer', 'cpu', 'gpu', 'num_gpus', 'try_gpu', 'init_cnn', 'set_seed')
+       'Trainer', 'cpu', 'gpu', 'num_gpus', 'try_gpu', 'init_cnn', 'set_seed', 'load_chapter',
+       'plot_beside_kept')
 TRAIN_EXAMPLES = 64 * 50     # about 50 steps of batch 64
 
 
@@ -106,6 +107,18 @@ def test_init_cnn_is_xavier_uniform_with_zero_biases(kit, d2l):
         assert np.abs(kernel).max() > 0.8 * bound
     # a uniform distribution on (-b, b) has standard deviation b / sqrt(3)
     assert dense.std() == pytest.approx(np.sqrt(6 / 1578) / np.sqrt(3), rel=0.05)
+
+
+def test_a_run_is_drawn_beside_the_chapters_kept_reference_run(kit, monkeypatch):
+    """d2l.plot_beside_kept finds the chapter's record of this framework (book/googlenet/
+    reference/, from the checkout's root) and draws the run over it."""
+    monkeypatch.delenv('D2LMINI_BOOK', raising=False)
+    trainer, _ = train_small_cnn(kit, data=small_data(kit.d2l, train_examples=128))
+    plot = kit.d2l.plot_beside_kept(trainer, 'googlenet')
+    kept, mine = plot.figure.axes[0].get_lines()
+    reference = json.loads(open(f'book/googlenet/reference/{kit.framework_id}.json').read())
+    assert list(kept.get_ydata()) == [row['train_loss'] for row in reference['history']]
+    assert list(mine.get_ydata()) == [trainer.history[0]['train_loss']]
 
 
 def test_training_lowers_the_loss(kit, capsys):
