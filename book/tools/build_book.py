@@ -68,15 +68,17 @@ def warn(message):
 
 
 def show_references(name, refs, executed, rel):
-    """Show each of the chapter's reference runs `refs` in its executed notebook's training cell
-    (executed, rel: framework -> notebook, path relative to the root); warn of any made by
-    older code."""
-    for fw, ref in refs.items():
+    """Show each of the chapter's reference runs `refs` (References, of any runs) in its executed
+    notebook's training cell for its run (executed, rel: framework -> notebook, path relative
+    to the root); warn of any made by older code."""
+    for ref in refs:
+        fw = ref.framework
         showing.show(executed[fw], ref, rel[fw])
         if not ref.current:
-            warn(f'the reference run book/{name}/reference/{fw}.json was produced by an earlier '
-                 f'version of {rel[fw]} (its code cells differ now); the page shows it labelled '
-                 f'so. `make reference CHAPTER={name} FRAMEWORKS={fw}` runs it again.')
+            record = kept_runs.record_path(name, fw, ref.run, ROOT).relative_to(ROOT)
+            warn(f'the reference run {record} was produced by an earlier version of {rel[fw]} (its code cells differ now); '
+                 f'the page shows it labelled so. `make reference CHAPTER={name} FRAMEWORKS={fw}` '
+                 f'runs it again.')
 
 
 def merge_chapter(name, sources, colab):
@@ -84,11 +86,15 @@ def merge_chapter(name, sources, colab):
     executed = {fw: nbformat.read(executed_path(path), as_version=4) for fw, path in sources.items()}
     rel = {fw: path.relative_to(ROOT).as_posix() for fw, path in sources.items()}
     refs = kept_runs.load_all(name)                 # read once, for the cells, table and prose
+    named = kept_runs.load_named(name)              # run -> framework -> Reference
     for nb in executed.values():
         showing.drop_install_output(nb)
-    show_references(name, refs, executed, rel)
+    show_references(name, list(refs.values()) + [ref for by_fw in named.values()
+                                                  for ref in by_fw.values()], executed, rel)
     table = showing.run_table([(frameworks.get(fw), colab(rel[fw]), path.name,
-                                runs.records(executed[fw]), refs.get(fw))
+                                runs.records(executed[fw]),
+                                refs.get(fw) or [by_fw[fw] for by_fw in named.values()
+                                                 if fw in by_fw] or None)
                                for fw, path in sources.items()])
     page_path = ROOT / 'book' / name / f'{chapters.PAGE}.ipynb'
     page = merge.merge(executed, rel, header=table)

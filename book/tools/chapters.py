@@ -17,6 +17,19 @@ from d2lmini import chapter_code
 from d2lmini.chapter_code import INSTALL_TAG, SKIPPED_TAGS, TRAIN_TAG  # noqa: F401
 from d2lmini.frameworks import FRAMEWORKS
 
+# A notebook may train several runs, one per training cell, each named by a tag `run-<name>`
+# beside `train` (the worked exercises: one per variant); a chapter's one training cell needs
+# no name. A name is lower case, digits and hyphens.
+RUN_TAG_PREFIX = 'run-'
+RUN_NAME = re.compile(r'[a-z0-9][a-z0-9-]*')
+
+
+def run_name(cell):
+    """The run a training cell trains: the name of its `run-<name>` tag, or None."""
+    names = [tag[len(RUN_TAG_PREFIX):] for tag in cell.get('metadata', {}).get('tags', [])
+             if tag.startswith(RUN_TAG_PREFIX)]
+    return names[0] if names else None
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAGE = 'index'
 

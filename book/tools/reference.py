@@ -118,7 +118,8 @@ class Watcher(threading.Thread):
         super().__init__(daemon=True)
         self.directory, self.label = directory, label
         self.every, self.on_measure = every or POLL_S, on_measure
-        self.stop, self.printed, self.max_load = threading.Event(), 0, os.getloadavg()[0]
+        # epochs printed per run folder (a notebook may train several runs, one after another)
+        self.stop, self.printed, self.max_load = threading.Event(), {}, os.getloadavg()[0]
         self.other_cpu_s, self.own = 0.0, {}
         self.busy = self.machine_busy()
         self.own_delta()
@@ -171,18 +172,20 @@ class Watcher(threading.Thread):
             return          # one being replaced (the next poll reads it), or a bad one
         if meta is None:
             return          # no checkpoint yet
-        for row in meta['history'][self.printed:]:
+        printed = self.printed.get(path.parent, 0)
+        for row in meta['history'][printed:]:
             speed = row['examples_per_sec']
             print(f"{time.strftime('%H:%M:%S')} {self.label} epoch {row['epoch']}/"
                   f"{meta['epochs_planned']}: train loss {row['train_loss']:.4f}, val loss "
                   f"{row['val_loss']:.4f}, val acc {row['val_acc']:.4f}, "
                   f"{'n/a' if speed is None else f'{speed:.1f}'} examples/s", flush=True)
-        self.printed = max(self.printed, len(meta['history']))
+        self.printed[path.parent] = max(printed, len(meta['history']))
 
 
 def run(chapter, framework, root=chapters.ROOT):
     """Execute one notebook with the full budget (resuming from its checkpoints) and write
-    its reference notebook and record; returns the record's path."""
+    its reference notebook and a record per training cell (kept_runs.record_path); returns
+    {run name (None for the unnamed one): the record's path}."""
     source = chapters.notebook_path(chapter, framework, root)
     directory = checkpoint_dir(chapter, framework, root)
     directory.mkdir(parents=True, exist_ok=True)
@@ -193,8 +196,11 @@ def run(chapter, framework, root=chapters.ROOT):
     label = f'{chapter}/{framework}'
     # What is run is fixed now: edits made while it trains must not be credited to it.
     code_hash, commit = chapters.code_hash(source), git_commit(source, root)
-    # before hours of work: the training cell, whose outputs the run's replace
-    showing.train_cell(nbformat.read(str(source), as_version=4), source.name)
+    # before hours of work: the training cells, whose outputs the runs' replace
+    cells = showing.train_cells(nbformat.read(str(source), as_version=4), source.name)
+    if not cells:
+        raise ReferenceRunError(f'{source.name}: no code cell is tagged {chapters.TRAIN_TAG!r}: '
+                                'a reference run keeps the outputs of a training cell')
     # A run resumed over several processes adds up their times and loads (kept beside the
     # checkpoints; a finished run starts afresh).
     parts_path = directory / 'reference-parts.json'
@@ -243,40 +249,47 @@ def run(chapter, framework, root=chapters.ROOT):
         note(finished)
     parts.append(part)
     nb = nbformat.read(str(executed), as_version=4)
-    found = runs.records(nb)
-    if len(found) != 1 or found[0]['status'] != 'finished':
-        raise SystemExit(f'{label}: expected one finished run record, found '
-                         f'{[r["status"] for r in found]}')
+    found = {run: runs.records(nbformat.from_dict({'cells': [cell]}))
+             for run, cell in showing.train_cells(nb, executed.name).items()}
+    if any(len(recs) != 1 or recs[0]['status'] != 'finished' for recs in found.values()):
+        raise SystemExit(f'{label}: expected one finished run record in each training cell, found '
+                         + ', '.join(f'{run or "the unnamed run"}: {[r["status"] for r in recs]}'
+                                     for run, recs in found.items()))
     if {p['code_hash'] for p in parts} != {code_hash}:
         raise SystemExit(f'{label}: the notebook\'s code changed between the parts of this run '
                          f'({parts_path.relative_to(root)}); delete {directory.relative_to(root)} '
                          'and run it again from the start')
-    record = dict(found[0], reference=dict(
+    meta = dict(
         notebook=source.name, code_hash=code_hash, git_commit=commit,
         started_at=parts[0]['started_at'], parts=len(parts),
         execution_s=round(sum(p['execution_s'] for p in parts), 1),
         max_load_average=max(p['max_load_average'] for p in parts), cpu_count=os.cpu_count(),
-        all_parts_recorded=parts_account_for_every_checkpoint(parts)))
+        all_parts_recorded=parts_account_for_every_checkpoint(parts))
     if all('other_cpu_s' in p for p in parts):     # parts kept before it was measured lack it
         other = sum(p['other_cpu_s'] for p in parts)
-        record['reference'].update(other_cpu_s=round(other, 1), other_cpu_share=round(
-            other / (record['reference']['execution_s'] * os.cpu_count()), 4))
+        meta.update(other_cpu_s=round(other, 1),
+                    other_cpu_share=round(other / (meta['execution_s'] * os.cpu_count()), 4))
     target = kept_runs.reference_dir(chapter, root)
     target.mkdir(exist_ok=True)
     nbformat.write(nb, str(target / source.name))
-    path = target / f'{framework}.json'
-    path.write_text(json.dumps(record, indent=1) + '\n')
-    print(f'{time.strftime("%H:%M:%S")} {label}: done, {len(record["history"])} epochs, '
-          f'{record["wall_time_s"] / 60:.1f} min of training; wrote {path.relative_to(root)}',
-          flush=True)
+    paths = {}
+    for run, (record,) in found.items():
+        # The times and loads are the notebook's execution's, all of its runs together.
+        record = dict(record, reference=dict(meta, **({'run': run} if run else {})))
+        path = paths[run] = kept_runs.record_path(chapter, framework, run, root)
+        path.write_text(json.dumps(record, indent=1) + '\n')
+        print(f'{time.strftime("%H:%M:%S")} {label}{f"/{run}" if run else ""}: done, '
+              f'{len(record["history"])} epochs, {record["wall_time_s"] / 60:.1f} min of '
+              f'training; wrote {path.relative_to(root)}', flush=True)
     refs = kept_runs.load_all(chapter, root)      # this run and the chapter's others
-    for notebook in showing.show_in_sources(chapter, {framework: refs[framework]}, root):
+    shown = [kept_runs.load(chapter, framework, root, run) for run in found]
+    for notebook in showing.show_in_sources(chapter, shown, root):
         print(f'{label}: its outputs are now in {notebook.relative_to(root)}', flush=True)
     if showing.refresh(chapter, refs, root):
         figure = run_numbers.figure_path(chapter, root).relative_to(root)
         print(f'{label}: the comparison figure {figure} and the numbers the prose quotes are '
               'updated in the notebooks', flush=True)
-    return path
+    return paths
 
 
 def main(argv=None):
@@ -298,7 +311,9 @@ def main(argv=None):
         for chapter in names:
             try:
                 refs = kept_runs.load_all(chapter)
-                shown = {fw: ref for fw, ref in refs.items() if fw in frameworks}
+                named = [ref for by_fw in kept_runs.load_named(chapter).values()
+                         for ref in by_fw.values()]
+                shown = [ref for ref in list(refs.values()) + named if ref.framework in frameworks]
                 changed = showing.show_in_sources(chapter, shown) + showing.refresh(chapter, refs)
             except (ReferenceRunError, chapters.ChapterError) as error:
                 sys.exit(f'reference --show-only: {error}')

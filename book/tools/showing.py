@@ -1,8 +1,8 @@
 """What the chapter notebooks and the chapter's page show of its reference runs (kept_runs.py)
 and of the runs that produced their outputs; every place goes through here.
 
-The training cell: the one code cell tagged `train` of a notebook with a reference run carries
-that run's outputs, after a label saying what produced them (budget, epochs, device, duration,
+The training cell: the code cell tagged `train` of a notebook with a reference run (or each of
+them, one per named run: chapters.run_name) carries that run's outputs, after a label saying what produced them (budget, epochs, device, duration,
 date, commit), in the source notebook (for GitHub and Colab) and on the built page (`show`). A
 reference whose code hash differs from its notebook's is labelled as produced by an earlier
 version of the code.
@@ -75,15 +75,39 @@ def source_notebooks(chapter, root=chapters.ROOT):
 
 # --- the training cell ----------------------------------------------------------------------------
 
-def train_cell(nb, name):
-    """The notebook's one code cell tagged `train`; ReferenceRunError naming the notebook
-    (`name`) if there is not exactly one."""
-    cells = [c for c in nb.cells if c.cell_type == 'code' and TRAIN_TAG in c.metadata.get('tags', [])]
-    if len(cells) != 1:
-        raise ReferenceRunError(f'{name}: {len(cells)} code cells are tagged {TRAIN_TAG!r}; the '
+def train_cells(nb, name):
+    """{run name (None for an unnamed one): cell} of the notebook's code cells tagged `train`
+    (chapters.run_name). ReferenceRunError naming the notebook (`name`) if two cells train the
+    same run or a name is not one (chapters.RUN_NAME)."""
+    cells = {}
+    for cell in nb.cells:
+        if cell.cell_type != 'code' or TRAIN_TAG not in cell.metadata.get('tags', []):
+            continue
+        run = chapters.run_name(cell)
+        if run is not None and not chapters.RUN_NAME.fullmatch(run):
+            raise ReferenceRunError(f'{name}: the training cell tagged {chapters.RUN_TAG_PREFIX}'
+                                    f'{run} names its run with other characters than lower case '
+                                    'letters, digits and hyphens')
+        if run in cells:
+            raise ReferenceRunError(
+                f'{name}: two code cells tagged {TRAIN_TAG!r} train the run '
+                f'{"without a name" if run is None else repr(run)}; a reference run replaces '
+                f'one cell\'s outputs, so each training cell needs a run of its own (tag '
+                f'{chapters.RUN_TAG_PREFIX}<name> beside {TRAIN_TAG!r})')
+        cells[run] = cell
+    return cells
+
+
+def train_cell(nb, name, run=None):
+    """The notebook's code cell tagged `train` that trains `run` (None: the unnamed one);
+    ReferenceRunError naming the notebook (`name`) if there is none, or as `train_cells`."""
+    cells = train_cells(nb, name)
+    if run not in cells:
+        what = 'the run without a name' if run is None else f'the run {run!r}'
+        raise ReferenceRunError(f'{name}: no code cell tagged {TRAIN_TAG!r} trains {what}; the '
                                 'training cell, whose outputs a reference run replaces, must be '
-                                'the only one')
-    return cells[0]
+                                f'there (training cells here: {len(cells)})')
+    return cells[run]
 
 
 def duration(seconds):
@@ -135,8 +159,8 @@ def show(nb, ref, name):
     """Replace the outputs of `nb`'s training cell with `ref`'s (`reference_outputs`), after its
     label, and drop the install cell's output (`drop_install_output`); returns `nb`.
     ReferenceRunError (naming `name`) if `nb` has not exactly one training cell."""
-    cell = train_cell(nb, name)
-    kept = train_cell(ref.notebook, f'{ref.name} (reference)')
+    cell = train_cell(nb, name, ref.run)
+    kept = train_cell(ref.notebook, f'{ref.name} (reference)', ref.run)
     cell.outputs = [label_output(ref)] + reference_outputs(ref, kept)
     cell.execution_count = kept.execution_count
     return drop_install_output(nb)
@@ -184,11 +208,17 @@ def drop_install_output(nb):
 
 
 def show_in_sources(chapter, refs, root=chapters.ROOT, write=True):
-    """Put the outputs of each reference run of `refs` (framework id -> Reference) into its
-    source notebook's training cell; returns the notebooks that changed (with write=False:
-    that would change, writing nothing)."""
-    by_path = {chapters.notebook_path(chapter, fw, root): ref for fw, ref in refs.items()}
-    return rewrite_notebooks(by_path, lambda nb, path: show(nb, by_path[path], path.name), write)
+    """Put the outputs of each reference run of `refs` (framework id -> Reference, or an
+    iterable of References, of any runs) into its source notebook's training cell for its run;
+    returns the notebooks that changed (with write=False: that would change, writing nothing)."""
+    by_path = {}
+    for ref in (refs.values() if isinstance(refs, dict) else refs):
+        by_path.setdefault(chapters.notebook_path(chapter, ref.framework, root), []).append(ref)
+
+    def show_all(nb, path):
+        for ref in by_path[path]:
+            show(nb, ref, path.name)
+    return rewrite_notebooks(by_path, show_all, write)
 
 
 # --- the numbers and the figure -------------------------------------------------------------------
@@ -248,6 +278,14 @@ def _escape(text):
 
 
 def _outputs(recs, ref=None):
+    if isinstance(ref, list):       # named runs, one per training cell
+        stale = [r.run for r in ref if not r.current]
+        text = (f'reference runs ({", ".join(_escape(r.run) for r in ref)}): '
+                f'{_escape(describe(ref[0]))}')
+        if stale:
+            text += (f' (**{", ".join(_escape(run) for run in stale)} produced by an earlier '
+                     'version of this code**)')
+        return text
     if ref:
         text = f'reference run: {_escape(describe(ref))}'
         if not ref.current:
@@ -271,7 +309,8 @@ def run_table(rows):
     a warning (MyST Markdown).
 
     rows: one (Framework, Colab address, download path relative to the page, run records of the
-    executed notebook (runs.records), Reference shown in its training cell or None) each.
+    executed notebook (runs.records), the Reference shown in its training cell, or a list of
+    those of its named runs, or None) each.
     """
     lines = []
     for fw, colab_url, download, recs, ref in rows:
@@ -291,7 +330,10 @@ def run_table(rows):
                  f'Outputs marked **smoke** above come from a quick check that the code runs{caps}: '
                  'their losses, accuracies and curves say nothing about what the model can learn. '
                  'Run the notebook with `D2LMINI_BUDGET=full`, or on a GPU, for real results.\n```\n')
-    stale = [fw.label for fw, *_, ref in rows if ref and not ref.current]
+    stale = [fw.label for fw, *_, ref in rows if ref and not isinstance(ref, list)
+             and not ref.current]
+    stale += [fw.label for fw, *_, ref in rows if isinstance(ref, list)
+              and not all(r.current for r in ref)]
     if stale:
         text += ('\n```{admonition} Outputs of an earlier version of the code\n'
                  ':class: warning framework-stale-warning\n'

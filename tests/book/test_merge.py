@@ -299,6 +299,20 @@ def test_run_table_names_the_reference_runs_shown_and_warns_of_stale_ones():
     assert 'Smoke-test outputs' in mixed and 'framework-stale-warning' not in mixed
 
 
+def test_run_table_names_the_named_runs_shown_and_which_are_stale():
+    full = lambda fw: [demo_chapter.record(fw, budget='full', reason='D2LMINI_BUDGET=full')] * 2
+    def named(fw):
+        return [kept_runs.Reference('demo', fw, *demo_chapter.reference_run(fw, [2.3] * 2, [0.1] * 2),
+                                    current=not (fw == 'jax' and run == 'bn'), run=run)
+                for run in ('bn', 'v3')]
+    rows = table(full, named).split('\n* - ')[2:]
+    shown = ('reference runs (bn, v3): full budget, 2 epochs on CPU (Some CPU 9000, 2 cores), '
+             '1 h 02 min in one go, 2026-11-29, commit 0123456789ab')
+    assert rows[0].endswith(shown)
+    assert rows[2].endswith(f'{shown} (**bn produced by an earlier version of this code**)')
+    assert 'shown for JAX come from' in table(full, named)
+
+
 def test_a_reference_label_says_from_the_record_whether_the_run_was_resumed():
     """Provenance per framework, from its record (`reference.parts`), not in shared prose."""
     def label(parts):

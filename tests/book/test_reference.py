@@ -50,7 +50,7 @@ def test_a_reference_run_resumes_and_keeps_its_record(tmp_path, capsys, monkeypa
     write_notebook(source, epochs=1)        # a run that stops after epoch 1 ...
     reference.run('tiny', 'pytorch', root=tmp_path)
     write_notebook(source, epochs=3)        # ... and is asked for 3: it resumes at epoch 2
-    path = reference.run('tiny', 'pytorch', root=tmp_path)
+    path = reference.run('tiny', 'pytorch', root=tmp_path)[None]
     log = capsys.readouterr().out
     assert 'tiny/pytorch epoch 3/3: train loss' in log
     record = json.loads(path.read_text())
@@ -90,7 +90,7 @@ def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatc
                git_commit=None, execution_s=1000.0, max_load_average=7.5, other_cpu_s=100.0,
                resumed_from=None, reached=None)     # cut off before its first checkpoint
     (directory / 'reference-parts.json').write_text(json.dumps([cut]))
-    record = json.loads(reference.run('tiny', 'pytorch', root=tmp_path).read_text())['reference']
+    record = json.loads(reference.run('tiny', 'pytorch', root=tmp_path)[None].read_text())['reference']
     assert record['parts'] == 2 and record['started_at'] == cut['started_at']
     assert record['other_cpu_s'] >= 100
     assert record['other_cpu_share'] == round(
@@ -100,7 +100,7 @@ def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatc
 
     write_notebook(source, epochs=2)        # a cut-off part of other code is not added up:
     (directory / 'reference-parts.json').write_text(json.dumps([cut]))   # the run starts afresh
-    record = json.loads(reference.run('tiny', 'pytorch', root=tmp_path).read_text())['reference']
+    record = json.loads(reference.run('tiny', 'pytorch', root=tmp_path)[None].read_text())['reference']
     assert record['parts'] == 1 and record['started_at'] != cut['started_at']
 
 
@@ -198,8 +198,69 @@ def test_a_training_cell_shows_the_reference_outputs_after_their_label(current):
 def test_a_notebook_without_one_training_cell_is_refused_by_name():
     nb = demo_chapter.notebook('jax')
     showing.train_cell(nb, 'x').metadata['tags'] = []
-    with pytest.raises(kept_runs.ReferenceRunError, match='demo_jax.ipynb: 0 code cells are tagged'):
+    with pytest.raises(kept_runs.ReferenceRunError, match="demo_jax.ipynb: no code cell tagged "
+                                                          "'train' trains the run without a name"):
         showing.show(nb, made_up('jax', [2.3], [0.1]), 'demo_jax.ipynb')
+
+
+def test_training_cells_must_each_train_a_run_of_their_own():
+    nb = demo_chapter.notebook('jax')
+    twin = nbformat.from_dict(dict(showing.train_cell(nb, 'x')))
+    nb.cells.append(twin)
+    with pytest.raises(kept_runs.ReferenceRunError, match="two code cells tagged 'train' train "
+                                                          "the run without a name"):
+        showing.train_cells(nb, 'demo_jax.ipynb')
+    twin.metadata['tags'] = ['train', 'run-with-bn']
+    assert list(showing.train_cells(nb, 'demo_jax.ipynb')) == [None, 'with-bn']
+    assert showing.train_cell(nb, 'x', 'with-bn') is twin
+    twin.metadata['tags'] = ['train', 'run-With_BN']
+    with pytest.raises(kept_runs.ReferenceRunError, match='names its run with other characters'):
+        showing.train_cells(nb, 'demo_jax.ipynb')
+
+
+def write_two_runs(path, epochs_b):
+    """A notebook with two named training cells: run 'a' (1 epoch) and run 'b'."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata['kernelspec'] = {'name': 'd2lmini-pytorch', 'display_name': 'd2lmini (PyTorch)',
+                                 'language': 'python'}
+    first, second = CODE.format(epochs=1), CODE.format(epochs=epochs_b).replace('MLP()', 'MLP(lr=0.2)')
+    nb.cells = [nbformat.v4.new_markdown_cell('# Two runs'),
+                nbformat.v4.new_code_cell(first, metadata={'tags': ['train', 'run-a']}),
+                nbformat.v4.new_code_cell(second, metadata={'tags': ['train', 'run-b']})]
+    nbformat.write(nb, str(path))
+
+
+def test_a_notebook_of_named_runs_keeps_a_record_per_run_and_resumes_each(tmp_path, capsys,
+                                                                           monkeypatch):
+    monkeypatch.delenv('D2LMINI_CHECKPOINT_DIR', raising=False)
+    folder = tmp_path / 'book' / 'tiny'
+    folder.mkdir(parents=True)
+    source = folder / 'tiny_pytorch.ipynb'
+    write_two_runs(source, epochs_b=1)
+    reference.run('tiny', 'pytorch', root=tmp_path)
+    write_two_runs(source, epochs_b=2)          # run b is asked for one more epoch
+    paths = reference.run('tiny', 'pytorch', root=tmp_path)
+    assert {run: path.name for run, path in paths.items()} == {'a': 'pytorch.a.json',
+                                                               'b': 'pytorch.b.json'}
+    a, b = (json.loads(paths[run].read_text()) for run in 'ab')
+    assert len(a['history']) == 1 and len(b['history']) == 2
+    assert a['reference']['run'] == 'a' and b['reference']['run'] == 'b'
+    assert b['resumed_from']['epoch'] == 1      # b went on from its own checkpoint ...
+    assert a['resumed_from']['epoch'] == 1      # ... and a, finished, was read back from its own
+    assert a['history'][0]['train_loss'] != b['history'][0]['train_loss']   # two runs, not one
+    log = capsys.readouterr().out
+    assert 'tiny/pytorch epoch 2/2: train loss' in log
+    named = kept_runs.load_named('tiny', root=tmp_path)
+    assert list(named) == ['a', 'b'] and named['b']['pytorch'].record == b
+    assert named['a']['pytorch'].current and named['a']['pytorch'].name == 'tiny/pytorch/a'
+    assert kept_runs.load_all('tiny', root=tmp_path) == {}      # no unnamed run here
+    # each training cell of the source notebook shows its own run's outputs, labelled
+    nb = nbformat.read(str(source), as_version=4)
+    for run, record in (('a', a), ('b', b)):
+        cell = showing.train_cell(nb, 'source', run)
+        assert showing.is_label(cell.outputs[0])
+        shown = runs.records(nbformat.from_dict({'cells': [cell]}))[0]
+        assert shown['history'] == record['history']
 
 
 def test_a_stale_reference_is_found_by_its_code_hash(tmp_path):
@@ -449,7 +510,7 @@ def test_an_interrupted_reference_run_of_other_code_starts_afresh(tmp_path, caps
     parts = json.loads(parts_path.read_text())
     parts[-1].update(finished=False, code_hash='older code')
     parts_path.write_text(json.dumps(parts))
-    path = reference.run('tiny', 'pytorch', root=tmp_path)
+    path = reference.run('tiny', 'pytorch', root=tmp_path)[None]
     assert 'changed since the interrupted run began; starting afresh' in capsys.readouterr().out
     record = json.loads(path.read_text())
     assert record.get('resumed_from') is None and record['reference']['parts'] == 1
