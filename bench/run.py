@@ -78,8 +78,9 @@ def run_worker(framework, device, args):
                    '--device', device, *measure.option_args(args)]
         print(f'\n== {framework} on {device}', flush=True)
         started = time.perf_counter()
-        # cpu2: the framework offers two CPU devices (d2lmini/devices.py)
-        env = dict(os.environ, D2LMINI_CPU_DEVICES='2') if device == 'cpu2' else None
+        # cpu2: the framework offers two CPU devices (d2lmini/devices.py), and sees no GPU
+        env = dict(os.environ, D2LMINI_CPU_DEVICES='2', CUDA_VISIBLE_DEVICES='',
+                   JAX_PLATFORMS='cpu') if device == 'cpu2' else None
         status = subprocess.run(command, cwd=ROOT, env=env).returncode
         if status != 0 or not result.exists():
             print(f'== {framework} on {device}: failed (exit status {status}), left out')

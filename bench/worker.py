@@ -86,7 +86,8 @@ def measure_training(ns, loops, args):
 def measure_data_parallel(ns, args):
     """(a) in images/s on one device and on two CPU devices: ({1: [...], 2: [...]}, names).
     Each Trainer trains its own model, identically built, one epoch per `fit` (a second fit of
-    the same model trains on, compiled once); the two alternate, so that both see the same
+    the same model trains on, compiled once; PyTorch forks its two worker processes again at
+    each fit, inside the epoch's timed part); the two alternate, so that both see the same
     machine load, and the first --warmup-epochs of each are not counted."""
     d2l = ns['d2l']
     data = workload.data(d2l, train_batches=args.steps, val_batches=VAL_BATCHES)
@@ -103,7 +104,8 @@ def measure_data_parallel(ns, args):
             run[2] = None       # JAX: from the trained state on, not from the first params
             if epoch >= args.warmup_epochs:
                 rates[count].append(trainer.history[-1]['examples_per_sec'])
-    if runs[2][0].placement.count != 2:
+    placement = runs[2][0].placement
+    if (placement.kind, placement.count) != ('cpu', 2):
         raise SystemExit(f'{args.framework}: 2 CPU devices asked for, '
                          f'{runs[2][0].device_name()} found')
     return rates, {count: run[0].device_name() for count, run in runs.items()}

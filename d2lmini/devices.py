@@ -3,17 +3,19 @@
 `Trainer(num_gpus=N)` asks for N devices. 0 means the CPU, one device. N >= 1 means GPUs: the
 first min(N, found) of them. Where the framework finds no GPU, the CPU stands in, as one
 device, or as up to `D2LMINI_CPU_DEVICES` CPU devices when that variable is set: the way to
-test data parallelism without a GPU (JAX: host platform devices; PyTorch: gloo processes; each
-adapter's module docstring says what a CPU device is there). JAX reads the variable when its
-adapter is imported, since it must be configured before it starts; PyTorch when a Trainer is
-made.
+test data parallelism without a GPU (JAX: host platform devices; TensorFlow: logical CPU
+devices; PyTorch: gloo processes; MXNet: contexts cpu(0), cpu(1), ...; each adapter's module
+docstring says more). JAX and TensorFlow read the variable when their adapter is first
+imported, since they must be configured before they start; PyTorch and MXNet when a Trainer
+is made.
 
 On more than one device, a run is data-parallel through the framework's own engine: the
 parameters are replicated, and each training batch (`batch_size` is the global batch) is
 split into equal parts, one per device; the learning rate is the user's. The gradients are
 those of the whole batch, so N devices train the model one device would, up to float32
-rounding. BatchNorm's statistics are those of the whole global batch (synchronized), as on
-one device: a model trains the same on any number of devices. Where an adapter cannot
+rounding (dropout aside: PyTorch and MXNet draw other masks on several devices, the same
+distribution). BatchNorm's statistics are those of the whole global batch (synchronized), as
+on one device. Where an adapter cannot
 synchronize them, it refuses a model with BatchNorm before training (`batchnorm_refused`:
 train it on one device) rather than train it with statistics per device, another model:
 PyTorch on several CPU devices (its SyncBatchNorm runs on GPUs only), MXNet on several devices

@@ -259,6 +259,12 @@ def batchnorm_layers(model):
     return names
 
 
+def update_counts(optimizer, device):
+    """{parameter index: updates so far} of an MXNet optimizer on `device` (each device keeps its
+    own; they are equal in a data-parallel run)."""
+    return optimizer._all_index_update_counts.get(device.device_id, {})
+
+
 def _state_structure(state, name, arrays):
     """The nesting of an optimizer state (None, an NDArray, or a tuple or list of these) as
     JSON, its arrays put into `arrays` under names derived from `name`."""
@@ -345,6 +351,10 @@ class Trainer(training.Trainer):
                 f'calls or Python decisions on values), or train it as it is with '
                 f'd2l.Trainer(..., hybridize=False).') from error
 
+    def moved_since_prepared(self, model):
+        # another Trainer put its parameters on other contexts
+        return any(p.list_ctx() != self.devices for p in model.collect_params().values())
+
     def parameters(self):
         # By structure ('net.0.weight'), as save_parameters names them: Gluon's own names
         # carry per-process counters (conv0_weight, conv1_weight, ...).
@@ -384,8 +394,8 @@ class Trainer(training.Trainer):
         mx.nd.save(str(directory / 'optimizer.nd'), arrays)
         (directory / 'optimizer.json').write_text(json.dumps(dict(
             structure=structure, num_update=updater.optimizer.num_update,
-            index_update_count={str(k): v for k, v in
-                                updater.optimizer._index_update_count.items()})))
+            index_update_count={str(k): v for k, v in update_counts(
+                updater.optimizer, self.device).items()})))
 
     def load_state(self, directory):
         self.model.load_parameters(str(directory / 'model.params'), ctx=self.devices)
@@ -399,8 +409,13 @@ class Trainer(training.Trainer):
             updater.states_synced = dict.fromkeys(updater.states, False)
         optimizer = self._updater().optimizer       # shared by the updaters
         optimizer.num_update = int(meta['num_update'])
-        optimizer._index_update_count = {int(k): int(v) for k, v in
-                                         meta['index_update_count'].items()}
+        counts = {int(k): int(v) for k, v in meta['index_update_count'].items()}
+        # MXNet keeps each device's update counts apart (Adam's bias correction reads them) and
+        # points `_index_update_count` at the device being updated before each update: the
+        # counts go where the updates will look for them, one copy per device.
+        for device in self.devices:
+            optimizer._all_index_update_counts[device.device_id] = dict(counts)
+        optimizer._index_update_count = optimizer._all_index_update_counts[self.device.device_id]
 
     def prepare_batch(self, batch):
         return [a.as_in_context(self.device) for a in batch]
@@ -432,7 +447,9 @@ class Trainer(training.Trainer):
         # MXNet's random state can be seeded but not read, so it cannot be checkpointed:
         # seeding it anew from the run's seed and the step makes dropout's draws the same
         # in a resumed run as in an uninterrupted one.
-        # Each device from a seed of its own: the same seed would draw the same dropout masks.
+        # Each device from a seed of its own: on GPUs the same seed would draw the same dropout
+        # masks on each. (MXNet may keep one generator for all CPU contexts; the draws are
+        # then still seeded, hence repeatable, just not per device.)
         seed = self.step_seed()
         for index, device in enumerate(self.devices):
             mx.random.seed(seed + index, ctx=device)

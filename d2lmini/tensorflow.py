@@ -196,6 +196,11 @@ class Module(Steps, tf.keras.Model, HyperParameters, windows.WindowReporting):
                 del layer.call
 
 
+def variable_ids(model):
+    """The identities of the TensorFlow variables under a Keras model's variables."""
+    return [id(variable.value) for variable in model.variables]
+
+
 def _keras_layers(*names):
     return tuple(getattr(tf.keras.layers, name) for name in names)
 
@@ -387,7 +392,8 @@ class Trainer(training.Trainer):
                 scaled = loss / count if count > 1 else loss
             grads = tape.gradient(scaled, model.trainable_variables)
             if clip > 0:
-                # clipped by the norm of the whole batch's gradient, as on one device
+                # clipped by the norm of the whole batch's gradient, as on one device (an
+                # all-reduce more per step: Keras reduces the clipped gradients again)
                 whole = (tf.distribute.get_replica_context().all_reduce('SUM', grads)
                          if count > 1 else grads)
                 grads, _ = tf.clip_by_global_norm(grads, clip, tf.linalg.global_norm(whole))
@@ -403,8 +409,13 @@ class Trainer(training.Trainer):
                 return self.strategy.reduce('MEAN', losses, axis=None)
 
         self.compiled_train_step = tf.function(train_step, reduce_retracing=True)
+        self._variables_prepared = variable_ids(model)
         # Validation runs on the first device (mirrored variables read there).
         self.compiled_eval_step = tf.function(model.validation_step, reduce_retracing=True)
+
+    def moved_since_prepared(self, model):
+        # another Trainer mirrored or unmirrored it: new tf.Variables under the Keras variables
+        return variable_ids(model) != self._variables_prepared
 
     def split_batch(self, batch):
         """A training batch as the step takes it: whole on one device; on several, split into

@@ -4,9 +4,9 @@ On N devices each variable of the model and of its optimizer is a `MirroredVaria
 copy per device, updated together); a training batch is split into N equal parts, one per
 device; each device computes the gradient of its part's loss divided by N, and the Keras
 optimizer all-reduces (sums) them before the same update runs on every copy: the gradient of
-the whole batch's mean loss, as on one device. On the CPU the all-reduce is
-`ReductionToOneDevice` (MirroredStrategy's default, NCCL, has no CPU kernel); on GPUs it is
-the default. Several machines (`MultiWorkerMirroredStrategy`) are not supported yet.
+the whole batch's mean loss, as on one device. On CPU devices d2lmini asks for
+`ReductionToOneDevice` (the sum gathered on one device and sent back); on GPUs the strategy
+chooses (usually NCCL). Several machines (`MultiWorkerMirroredStrategy`) are not supported yet.
 
 Three things Keras 3 leaves to the trainer, done here:
 - A model handed to a trainer was built outside the strategy's scope, and Keras has no public
@@ -23,7 +23,6 @@ Three things Keras 3 leaves to the trainer, done here:
 import contextlib
 
 import tensorflow as tf
-from keras.src.backend.tensorflow import random as keras_tf_random
 
 from d2lmini import devices
 
@@ -114,7 +113,9 @@ def split(mirrored_strategy, batch):
 def global_dropout_masks():
     """While tracing a replica's step: dropout draws the mask of the whole global batch from
     the shared seed and applies this replica's rows of it. Keras 3 offers no option for this;
-    the function its Dropout layer calls is swapped for the trace only."""
+    the function its Dropout layer calls is swapped for the trace only (imported here, not
+    with this module: a private module of Keras, needed on several devices only)."""
+    from keras.src.backend.tensorflow import random as keras_tf_random
     original = keras_tf_random.dropout
 
     def dropout(inputs, rate, noise_shape=None, seed=None):

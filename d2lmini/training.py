@@ -41,7 +41,7 @@ class Trainer(HyperParameters):
     Args:
         max_epochs: epochs to train (int >= 1); the budget in force (`D2LMINI_BUDGET`) may cap
             it, see `d2lmini.budget`.
-        num_gpus: 0 for the CPU; N >= 1 for the first N GPUs (as many as there are), data
+        num_gpus: 0 for the CPU; N >= 1 for the first N GPUs (or all there are, if fewer), data
             parallel on more than one (`batch_size` is the global batch, split evenly). With
             no GPU, the CPU stands in: one device, or up to `D2LMINI_CPU_DEVICES` (see
             `d2lmini.devices`). The start line says what became of `num_gpus` when it is not
@@ -130,6 +130,12 @@ class Trainer(HyperParameters):
     def prepare_model(self, model, first_batch):
         """Place the model, build its optimizer and compiled steps (once per model)."""
         raise NotImplementedError
+
+    def moved_since_prepared(self, model):
+        """Whether another Trainer has placed `model` elsewhere since this one prepared it (e.g.
+        on other devices): then its compiled steps and optimizer hold variables or copies the
+        model no longer uses, and `fit` prepares it again (a new optimizer state)."""
+        return False
 
     def model_structure(self):
         """The prepared model's architecture in the framework's own words: its layers with their
@@ -237,6 +243,8 @@ class Trainer(HyperParameters):
                                     f'batch_size of {type(data).__name__}')
         self.epochs_planned = self.budget.epochs(self.max_epochs)
         self.steps_per_sync = steps_per_sync(self.train_batches_per_epoch)
+        if model is self._prepared and self.moved_since_prepared(model):
+            self._prepared = None       # its steps and optimizer hold what the model left
         if model is not self._prepared:
             self.earlier_fits = 0
         else:

@@ -144,6 +144,10 @@ def main(framework, tmp, mode='', directory=None):
     with contextlib.redirect_stdout(printed):
         kit.fit(one_device, model, data_of(), None)
     out['then_one'] = summary(one_device, model, printed.getvalue())
+    # ... and then by the 2-device Trainer again, which must train the model as it now is.
+    with contextlib.redirect_stdout(io.StringIO()):
+        kit.fit(two_devices, model, data_of(), None)
+    out['two_again'] = summary(two_devices, model, '')
 
     # A global batch the devices cannot share evenly.
     out['indivisible'] = run(2, data=data_of(batch=BATCH + 1))[3]

@@ -310,9 +310,12 @@ def test_loading_a_checkpoint_never_runs_code(kit, tmp_path):
         assert not marker.exists(), f'loading a crafted {file} ran its code'
 
 
-def test_mxnet_momentum_state_resumes_exactly(kit, tmp_path):
+@pytest.mark.parametrize('optimizer', [('sgd', {'learning_rate': 0.05, 'momentum': 0.9}),
+                                       ('adam', {'learning_rate': 0.002})])
+def test_mxnet_momentum_state_resumes_exactly(kit, tmp_path, optimizer):
     """MXNet's optimizer state goes through d2lmini's own NDArray + JSON files: with momentum
-    (one state array per parameter) a resumed run still repeats an uninterrupted one."""
+    (one state array per parameter), or Adam (its bias correction counts each parameter's
+    updates), a resumed run still repeats an uninterrupted one."""
     if kit.framework_id != 'mxnet':
         pytest.skip('the other frameworks save optimizer state in their own formats')
     from mxnet import gluon
@@ -321,8 +324,7 @@ def test_mxnet_momentum_state_resumes_exactly(kit, tmp_path):
         kit.d2l.set_seed(SEED)
         data = small_data(kit.d2l, train_examples=640, val_examples=200)
         model, _ = kit.make_model(data)
-        model.configure_optimizers = lambda: gluon.Trainer(
-            model.collect_params(), 'sgd', {'learning_rate': 0.05, 'momentum': 0.9})
+        model.configure_optimizers = lambda: gluon.Trainer(model.collect_params(), *optimizer)
         trainer = kit.d2l.Trainer(max_epochs=2, checkpoint_dir=directory, callbacks=callbacks)
         trainer.fit(model, data)
         return trainer
