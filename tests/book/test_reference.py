@@ -42,11 +42,19 @@ def write_notebook(path, epochs):
     nbformat.write(nb, str(path))
 
 
-def test_a_reference_run_resumes_and_keeps_its_record(tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def tiny_source(tmp_path, monkeypatch):
+    """Where the tests' one-chapter book keeps its PyTorch notebook (book/tiny/ under tmp_path),
+    with no checkpoint folder set from outside."""
     monkeypatch.delenv('D2LMINI_CHECKPOINT_DIR', raising=False)
     folder = tmp_path / 'book' / 'tiny'
     folder.mkdir(parents=True)
-    source = folder / 'tiny_pytorch.ipynb'
+    return folder / 'tiny_pytorch.ipynb'
+
+
+def test_a_reference_run_resumes_and_keeps_its_record(tiny_source, tmp_path, capsys):
+    source = tiny_source
+    folder = source.parent
     write_notebook(source, epochs=1)        # a run that stops after epoch 1 ...
     reference.run('tiny', 'pytorch', root=tmp_path)
     write_notebook(source, epochs=3)        # ... and is asked for 3: it resumes at epoch 2
@@ -77,12 +85,9 @@ def test_a_reference_run_resumes_and_keeps_its_record(tmp_path, capsys, monkeypa
     assert showing.show_in_sources('tiny', refs, root=tmp_path, write=False) == []
 
 
-def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatch):
+def test_a_run_resumed_in_another_process_adds_up_its_parts(tiny_source, tmp_path):
     """Time and load of a process that was cut off count in the record of the run it began."""
-    monkeypatch.delenv('D2LMINI_CHECKPOINT_DIR', raising=False)
-    folder = tmp_path / 'book' / 'tiny'
-    folder.mkdir(parents=True)
-    source = folder / 'tiny_pytorch.ipynb'
+    source = tiny_source
     write_notebook(source, epochs=1)
     directory = reference.checkpoint_dir('tiny', 'pytorch', root=tmp_path)
     directory.mkdir(parents=True)
@@ -90,7 +95,8 @@ def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatc
                git_commit=None, execution_s=1000.0, max_load_average=7.5, other_cpu_s=100.0,
                resumed_from=None, reached=None)     # cut off before its first checkpoint
     (directory / 'reference-parts.json').write_text(json.dumps([cut]))
-    record = json.loads(reference.run('tiny', 'pytorch', root=tmp_path)[None].read_text())['reference']
+    path = reference.run('tiny', 'pytorch', root=tmp_path)[None]
+    record = json.loads(path.read_text())['reference']
     assert record['parts'] == 2 and record['started_at'] == cut['started_at']
     assert record['other_cpu_s'] >= 100
     assert record['other_cpu_share'] == round(
@@ -100,17 +106,15 @@ def test_a_run_resumed_in_another_process_adds_up_its_parts(tmp_path, monkeypatc
 
     write_notebook(source, epochs=2)        # a cut-off part of other code is not added up:
     (directory / 'reference-parts.json').write_text(json.dumps([cut]))   # the run starts afresh
-    record = json.loads(reference.run('tiny', 'pytorch', root=tmp_path)[None].read_text())['reference']
+    path = reference.run('tiny', 'pytorch', root=tmp_path)[None]
+    record = json.loads(path.read_text())['reference']
     assert record['parts'] == 1 and record['started_at'] != cut['started_at']
 
 
-def test_a_part_is_noted_while_it_runs_and_a_lost_one_is_told(tmp_path, monkeypatch):
+def test_a_part_is_noted_while_it_runs_and_a_lost_one_is_told(tiny_source, tmp_path, monkeypatch):
     """A process killed without warning keeps its part (noted every POLL_S seconds); when a
     part was lost all the same, the record says its times do not cover the whole run."""
-    monkeypatch.delenv('D2LMINI_CHECKPOINT_DIR', raising=False)
-    folder = tmp_path / 'book' / 'tiny'
-    folder.mkdir(parents=True)
-    write_notebook(folder / 'tiny_pytorch.ipynb', epochs=1)
+    write_notebook(tiny_source, epochs=1)
     directory = reference.checkpoint_dir('tiny', 'pytorch', root=tmp_path)
     parts_path = directory / 'reference-parts.json'
     monkeypatch.setattr(reference, 'POLL_S', 0.05)
@@ -223,19 +227,17 @@ def write_two_runs(path, epochs_b):
     nb = nbformat.v4.new_notebook()
     nb.metadata['kernelspec'] = {'name': 'd2lmini-pytorch', 'display_name': 'd2lmini (PyTorch)',
                                  'language': 'python'}
-    first, second = CODE.format(epochs=1), CODE.format(epochs=epochs_b).replace('MLP()', 'MLP(lr=0.2)')
+    first = CODE.format(epochs=1)
+    second = CODE.format(epochs=epochs_b).replace('MLP()', 'MLP(lr=0.2)')
     nb.cells = [nbformat.v4.new_markdown_cell('# Two runs'),
                 nbformat.v4.new_code_cell(first, metadata={'tags': ['train', 'run-a']}),
                 nbformat.v4.new_code_cell(second, metadata={'tags': ['train', 'run-b']})]
     nbformat.write(nb, str(path))
 
 
-def test_a_notebook_of_named_runs_keeps_a_record_per_run_and_resumes_each(tmp_path, capsys,
-                                                                           monkeypatch):
-    monkeypatch.delenv('D2LMINI_CHECKPOINT_DIR', raising=False)
-    folder = tmp_path / 'book' / 'tiny'
-    folder.mkdir(parents=True)
-    source = folder / 'tiny_pytorch.ipynb'
+def test_a_notebook_of_named_runs_keeps_a_record_per_run_and_resumes_each(tiny_source, tmp_path,
+                                                                           capsys):
+    source = tiny_source
     write_two_runs(source, epochs_b=1)
     reference.run('tiny', 'pytorch', root=tmp_path)
     write_two_runs(source, epochs_b=2)          # run b is asked for one more epoch
@@ -498,11 +500,8 @@ def test_no_saved_output_holds_build_paths_or_build_machine_text(chapter):
                 assert not cell.outputs, f'{path.name}: the install cell keeps an output'
 
 
-def test_an_interrupted_reference_run_of_other_code_starts_afresh(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv('D2LMINI_CHECKPOINT_DIR', raising=False)
-    folder = tmp_path / 'book' / 'tiny'
-    folder.mkdir(parents=True)
-    source = folder / 'tiny_pytorch.ipynb'
+def test_an_interrupted_reference_run_of_other_code_starts_afresh(tiny_source, tmp_path, capsys):
+    source = tiny_source
     write_notebook(source, epochs=1)
     reference.run('tiny', 'pytorch', root=tmp_path)
     # as if that run had been interrupted, by code that has changed since
