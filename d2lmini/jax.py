@@ -49,7 +49,8 @@ from d2lmini.summary import layer_label, print_layer_shape
 from d2lmini.jax_max_pool import max_pool  # noqa: F401 (API: d2l.max_pool)
 
 load_chapter = chapter_code.loader('jax')   # d2l.load_chapter('googlenet').GoogleNet
-plot_beside_kept = kept_runs.beside_kept('jax')   # d2l.plot_beside_kept(trainer, 'googlenet')
+# d2l.kept_run('googlenet'), d2l.plot_kept({...}), d2l.plot_beside_kept(trainer, 'googlenet')
+kept_run, plot_kept, plot_beside_kept = kept_runs.bound('jax')
 
 
 def _ask_for_cpu_devices():

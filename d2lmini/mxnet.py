@@ -42,7 +42,8 @@ from d2lmini.intensity_plot import plot_intensity  # noqa: F401 (API)
 from d2lmini.summary import shape_printing_hook, top_level_children  # noqa: E402
 
 load_chapter = chapter_code.loader('mxnet')   # d2l.load_chapter('googlenet').GoogleNet
-plot_beside_kept = kept_runs.beside_kept('mxnet')   # d2l.plot_beside_kept(trainer, 'googlenet')
+# d2l.kept_run('googlenet'), d2l.plot_kept({...}), d2l.plot_beside_kept(trainer, 'googlenet')
+kept_run, plot_kept, plot_beside_kept = kept_runs.bound('mxnet')
 
 
 def cpu():

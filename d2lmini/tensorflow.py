@@ -50,7 +50,8 @@ from d2lmini.intensity_plot import plot_intensity  # noqa: F401 (API)
 from d2lmini.summary import layer_label, print_layer_shape, top_level_children
 
 load_chapter = chapter_code.loader('tensorflow')   # d2l.load_chapter('googlenet').GoogleNet
-plot_beside_kept = kept_runs.beside_kept('tensorflow')   # d2l.plot_beside_kept(trainer, ...)
+# d2l.kept_run('googlenet'), d2l.plot_kept({...}), d2l.plot_beside_kept(trainer, 'googlenet')
+kept_run, plot_kept, plot_beside_kept = kept_runs.bound('tensorflow')
 
 
 def cpu():
@@ -145,6 +146,8 @@ class Module(Steps, tf.keras.Model, HyperParameters, windows.WindowReporting):
         from one forward pass with `training=False`, as `layer_summary` runs it. `unknown`:
         'raise' (CostError naming a layer the report does not know) or 'zero'."""
         layers, reporters, seen = [], [], set()
+        # Built first: a layer may create sublayers in its build(), once it knows its input.
+        self._build_for(X_shape)
         for position, (child_name, child) in enumerate(self._top_level_children()):
             for layer in sublayers(child):
                 leaf = not (getattr(layer, '_layers', None) or getattr(layer, 'layers', None))
@@ -169,14 +172,21 @@ class Module(Steps, tf.keras.Model, HyperParameters, windows.WindowReporting):
         return top_level_children(
             self, lambda net: isinstance(net, tf.keras.layers.Layer), named_layers)
 
+    def _build_for(self, X_shape):
+        """Build the model (if it is not built) with one forward pass in inference mode of a
+        random input of `X_shape`, drawn from a private NumPy generator; returns that input."""
+        X = tf.constant(np.random.default_rng(0).standard_normal(X_shape).astype(np.float32))
+        if not self.built:
+            self(X, training=False)
+        return X
+
     def _forward_reporting(self, X_shape, reporters):
         """One forward pass with `training=False` of a random input of `X_shape`, calling
         `report(inputs, output)` for each (layer, report) of `reporters` whenever that layer
         is called; weights and TensorFlow's global RNG are left unchanged (the input comes
         from a private NumPy generator)."""
-        X = tf.constant(np.random.default_rng(0).standard_normal(X_shape).astype(np.float32))
-        if not self.built:
-            self(X, training=False)     # build first: building calls the layers too
+        X = self._build_for(X_shape)     # first: building calls the layers too
+
 
         def reporting(layer, report):
             call = layer.call

@@ -44,7 +44,8 @@ from d2lmini.intensity_plot import plot_intensity  # noqa: F401 (API)
 from d2lmini.summary import shape_printing_hook, top_level_children
 
 load_chapter = chapter_code.loader('pytorch')   # d2l.load_chapter('googlenet').GoogleNet
-plot_beside_kept = kept_runs.beside_kept('pytorch')   # d2l.plot_beside_kept(trainer, 'googlenet')
+# d2l.kept_run('googlenet'), d2l.plot_kept({...}), d2l.plot_beside_kept(trainer, 'googlenet')
+kept_run, plot_kept, plot_beside_kept = kept_runs.bound('pytorch')
 
 
 def cpu():
@@ -96,9 +97,18 @@ class Module(Steps, nn.Module, HyperParameters, windows.WindowReporting):
 
     def apply_init(self, inputs, init=None):
         """Run one forward pass so lazy layers learn their shapes, then apply `init` to every
-        submodule (e.g. `init_cnn`). Returns None: the weights live in the model."""
-        with torch.no_grad():
-            self.forward(*inputs)
+        submodule (e.g. `init_cnn`). Returns None: the weights live in the model.
+
+        The pass runs in eval mode, as the other frameworks' shape-finding pass does: BatchNorm's
+        running statistics keep their initial values (a pass in training mode would move them
+        once) and dropout draws no mask."""
+        training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                self.forward(*inputs)
+        finally:
+            self.train(training)
         if init is not None:
             self.apply(init)
 

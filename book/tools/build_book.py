@@ -98,7 +98,7 @@ def merge_chapter(name, sources, colab):
                                for fw, path in sources.items()])
     page_path = ROOT / 'book' / name / f'{chapters.PAGE}.ipynb'
     page = merge.merge(executed, rel, header=table)
-    values = run_numbers.quotes(refs, run_numbers.Facts.of(name))
+    values = run_numbers.chapter_quotes(name, refs)
     showing.quote_cells(page, values, page_path.relative_to(ROOT).as_posix())
     figures.localize(page, name)        # the notebooks' figure addresses -> the SVGs beside
     citations.to_book(page, where=page_path.relative_to(ROOT).as_posix(),    # -> {cite:p}, bibliography

@@ -28,13 +28,36 @@ Keys of `quotes`, all strings:
     gap.max.<field>        the largest such gap over all epochs, and
     gap.max.<field>_epoch  the epoch after which it occurs
 
+A chapter whose notebooks train named runs (training cells tagged `run-<name>`, the worked
+exercises) quotes them too (`named_quotes`), each read over the same budget of epochs, against
+the first epochs of another chapter's reference runs as a baseline:
+
+    reference:
+      baseline: googlenet  # the chapter whose reference runs are the baseline, as run 'baseline'
+      budget_epochs: 2     # the epochs each named run trains; the baseline is cut to them
+
+    run.<run>.<framework>.<field>  train_loss_e1 (the first epoch's), train_loss, val_loss,
+                           val_acc (the last epoch's), left_chance (the first epoch whose training
+                           loss is near_chance or more below ln classes, over the whole record:
+                           the baseline's full run; '>N' if none), seconds_per_epoch (mean
+                           time of an epoch, validation included), minutes (of those epochs)
+    run.<run>.<field>_range    lowest and highest over the frameworks
+    delta.<run>.<other>.<field>_range   per framework, <run> minus <other> (signed), lowest and
+                           highest, for train_loss_e1, train_loss, val_loss, val_acc
+    ratio.<run>.<other>.seconds_per_epoch_range   the same for <run> over <other>
+    runs.table             all of them as a Markdown table, a row per run and framework
+
+Every run that a training cell names gets its keys, with MISSING where it has no record yet.
+
 `python -m book.tools.compare <chapter>` prints them as a table.
 """
 import dataclasses
 import math
 import pathlib
 
-from book.tools import chapters
+import nbformat
+
+from book.tools import chapters, kept_runs
 from d2lmini import frameworks
 
 MISSING = 'n/a'
@@ -47,6 +70,8 @@ class Facts:
     classes: int = None             # a uniform guess over them has the loss ln classes: chance
     near_chance: float = None       # a training loss closer than this to chance is still at it
     gap_epochs: tuple = ()          # the epochs after which the gaps between the runs are quoted
+    baseline: str = None            # the chapter whose reference runs are the named runs' baseline
+    budget_epochs: int = None       # the epochs each named run trains (the baseline is cut to them)
 
     @classmethod
     def of(cls, chapter, root=chapters.ROOT):
@@ -210,4 +235,130 @@ def quotes(refs, facts):
         largest, epoch = largest_gap(refs, field)
         values[f'gap.max.{field}'] = _gap(largest)
         values[f'gap.max.{field}_epoch'] = MISSING if epoch is None else str(epoch)
+    return values
+
+
+# --- named runs (the worked exercises) ------------------------------------------------------------
+
+BASELINE = 'baseline'
+NAMED_COLUMNS = [('train_loss_e1', 'train loss, epoch 1'), ('train_loss', 'train loss, last'),
+                 ('val_loss', 'val loss'), ('val_acc', 'val acc'),
+                 ('left_chance', 'left ln 10 in epoch'), ('seconds_per_epoch', 's per epoch')]
+NAMED_FIELDS = [key for key, _ in NAMED_COLUMNS] + ['minutes']
+DELTA_FIELDS = ('train_loss_e1', 'train_loss', 'val_loss', 'val_acc')
+
+
+def left_chance(history, facts):
+    """The first epoch whose mean training loss is facts.near_chance or more below the chance
+    loss, or None."""
+    return next((row['epoch'] for row in history if row['train_loss'] is not None
+                 and row['train_loss'] <= facts.chance_loss - facts.near_chance), None)
+
+
+def named_values(record, facts, epochs=None):
+    """{field: number or None} of NAMED_FIELDS for a run record, over its first `epochs` epochs
+    (all if None); left_chance over the whole record."""
+    history = record['history'][:epochs] if epochs else record['history']
+    last, seconds = history[-1], [row.get('seconds') for row in history]
+    seconds = [s for s in seconds if s is not None]
+    left = left_chance(record['history'], facts) if facts.classes else None
+    return dict(train_loss_e1=history[0]['train_loss'], train_loss=last['train_loss'],
+                val_loss=last['val_loss'], val_acc=last['val_acc'],
+                left_chance=left if left is not None else -len(record['history']),
+                seconds_per_epoch=sum(seconds) / len(seconds) if seconds else None,
+                minutes=sum(seconds) / 60 if seconds else None)
+
+
+def _named_text(field, value):
+    if value is None:
+        return MISSING
+    if field == 'left_chance':
+        return str(value) if value > 0 else f'>{-value}'
+    return _number(value, 0 if field in ('seconds_per_epoch', 'minutes') else 3)
+
+
+def _signed(value, digits):
+    return f'{"+" if value >= 0 else "−"}{abs(value):.{digits}f}'
+
+
+def _signed_range(values, digits):
+    values = [v for v in values if v is not None]
+    if not values:
+        return MISSING
+    low, high = _signed(min(values), digits), _signed(max(values), digits)
+    return low if low == high else f'{low} to {high}'
+
+
+def run_names(chapter, root=chapters.ROOT):
+    """The names of the runs the chapter's notebooks that exist train (their training cells'
+    `run-<name>` tags), in the order of the first notebook."""
+    names = []
+    paths = (chapters.notebook_path(chapter, fw.id, root) for fw in frameworks.FRAMEWORKS)
+    for path in (path for path in paths if path.exists()):
+        for cell in nbformat.read(str(path), as_version=4).cells:
+            if cell.cell_type == 'code' and chapters.TRAIN_TAG in cell.metadata.get('tags', []):
+                name = chapters.run_name(cell)
+                if name is not None and name not in names:
+                    names.append(name)
+    return names
+
+
+def named_quotes(names, named, facts, baseline=None):
+    """The keys of the module docstring for the runs `names` (run -> {framework id ->
+    kept_runs.Reference} in `named`, which may lack some) plus BASELINE, read from `baseline`
+    (framework id -> Reference of facts.baseline's chapter) cut to facts.budget_epochs."""
+    epochs = facts.budget_epochs
+    runs = {BASELINE: {fw: named_values(ref.record, facts, epochs)
+                       for fw, ref in (baseline or {}).items()}}
+    runs.update({name: {fw: named_values(ref.record, facts, epochs)
+                        for fw, ref in named.get(name, {}).items()} for name in names})
+    values = {}
+    for name, by_fw in runs.items():
+        for fw in frameworks.IDS:
+            for field in NAMED_FIELDS:
+                values[f'run.{name}.{fw}.{field}'] = _named_text(field, by_fw.get(fw, {}).get(field))
+        for field in NAMED_FIELDS:
+            found = [v[field] for v in by_fw.values() if v[field] is not None]
+            if field == 'left_chance':
+                texts = sorted({_named_text(field, v) for v in found}, key=lambda t: (t[0] == '>', t))
+                values[f'run.{name}.{field}_range'] = (MISSING if not texts else texts[0] if
+                                                       len(texts) == 1 else f'{texts[0]}–{texts[-1]}')
+            else:
+                values[f'run.{name}.{field}_range'] = _range(
+                    found, 0 if field in ('seconds_per_epoch', 'minutes') else 3)
+    for name, by_fw in runs.items():
+        for other, other_fw in runs.items():
+            if other == name:
+                continue
+            both = [fw for fw in by_fw if fw in other_fw]
+            for field in DELTA_FIELDS:
+                values[f'delta.{name}.{other}.{field}_range'] = _signed_range(
+                    [by_fw[fw][field] - other_fw[fw][field] for fw in both
+                     if by_fw[fw][field] is not None and other_fw[fw][field] is not None], 3)
+            values[f'ratio.{name}.{other}.seconds_per_epoch_range'] = _range(
+                [by_fw[fw]['seconds_per_epoch'] / other_fw[fw]['seconds_per_epoch'] for fw in both
+                 if by_fw[fw]['seconds_per_epoch'] and other_fw[fw]['seconds_per_epoch']], 2)
+    row = lambda cells: '| ' + ' | '.join(cells) + ' |\n'
+    table = (row(['run', 'framework'] + [title for _, title in NAMED_COLUMNS])
+             + row([':--', ':--'] + ['--:'] * len(NAMED_COLUMNS)))
+    for name, by_fw in runs.items():
+        for fw in frameworks.FRAMEWORKS:
+            if fw.id in by_fw:
+                table += row([name, fw.label] + [values[f'run.{name}.{fw.id}.{key}']
+                                                 for key, _ in NAMED_COLUMNS])
+    values['runs.table'] = table
+    return values
+
+
+def chapter_quotes(chapter, refs, root=chapters.ROOT):
+    """Everything the chapter's prose can quote: `quotes` of its reference runs `refs`
+    (framework id -> Reference) and, if its notebooks train named runs, `named_quotes` of
+    those kept (with its facts' baseline chapter's runs). ReferenceRunError if a kept run
+    cannot be read."""
+    facts = Facts.of(chapter, root)
+    values = quotes(refs, facts)
+    names = run_names(chapter, root)
+    if names:
+        baseline = kept_runs.load_all(facts.baseline, root) if facts.baseline else {}
+        values.update(named_quotes(names, kept_runs.load_named(chapter, root), facts, baseline))
     return values

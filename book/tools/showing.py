@@ -250,7 +250,7 @@ def quote_in_sources(chapter, refs, root=chapters.ROOT, write=True):
     """Quote the numbers of the reference runs `refs` (all the chapter's: framework id ->
     Reference) in the prose of the chapter's notebooks; returns the notebooks that changed (with
     write=False: that would change, writing nothing). QuoteError for a key the runs do not give."""
-    values = run_numbers.quotes(refs, run_numbers.Facts.of(chapter, root))
+    values = run_numbers.chapter_quotes(chapter, refs, root)
     return rewrite_notebooks(source_notebooks(chapter, root), lambda nb, path: quote_cells(
         nb, values, path.relative_to(root).as_posix()), write)
 

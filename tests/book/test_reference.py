@@ -513,3 +513,36 @@ def test_an_interrupted_reference_run_of_other_code_starts_afresh(tiny_source, t
     assert 'changed since the interrupted run began; starting afresh' in capsys.readouterr().out
     record = json.loads(path.read_text())
     assert record.get('resumed_from') is None and record['reference']['parts'] == 1
+
+
+def test_named_runs_are_quoted_against_the_baseline_cut_to_their_budget():
+    """The worked exercises' numbers (run_numbers.named_quotes): each named run per framework,
+    ranges over the frameworks, differences between runs, and the baseline (another
+    chapter's reference runs) read over the named runs' epochs only."""
+    facts = run_numbers.Facts(classes=10, near_chance=0.05, baseline='demo', budget_epochs=2)
+    baseline = {fw: made_up(fw, [2.30, 2.29, 1.5, 0.9], [0.10, 0.20, 0.5, 0.7])
+                for fw in ('pytorch', 'jax')}
+    named = {'bn': {'pytorch': made_up('pytorch', [0.90, 0.50], [0.70, 0.80]),
+                    'jax': made_up('jax', [0.95, 0.45], [0.72, 0.79]),
+                    'mxnet': made_up('mxnet', [2.30, 2.28], [0.10, 0.11])}}
+    values = run_numbers.named_quotes(['bn', 'v3'], named, facts, baseline)
+    assert values['run.baseline.pytorch.val_acc'] == '0.200'        # after epoch 2, not 4
+    assert values['run.baseline.pytorch.train_loss_e1'] == '2.300'
+    assert values['run.baseline.pytorch.left_chance'] == '3'        # over its whole record
+    assert values['run.bn.pytorch.left_chance'] == '1'
+    assert values['run.bn.mxnet.left_chance'] == '>2'               # still at chance
+    assert values['run.bn.left_chance_range'] == '1–>2'
+    assert values['run.bn.val_acc_range'] == '0.110–0.800'
+    assert values['run.bn.pytorch.seconds_per_epoch'] == '60'
+    # per framework that has both runs: pytorch +0.600, jax +0.590
+    assert values['delta.bn.baseline.val_acc_range'] == '+0.590 to +0.600'
+    assert values['delta.baseline.bn.train_loss_range'] == '+1.790 to +1.840'
+    assert values['ratio.bn.baseline.seconds_per_epoch_range'] == '1.00'
+    # a run that no framework has kept yet: every key there, none made up
+    assert values['run.v3.val_acc_range'] == run_numbers.MISSING
+    assert values['run.v3.tensorflow.val_acc'] == run_numbers.MISSING
+    assert values['delta.v3.bn.val_acc_range'] == run_numbers.MISSING
+    table = values['runs.table'].splitlines()
+    assert table[0].startswith('| run | framework | train loss, epoch 1 |')
+    assert table[2] == '| baseline | PyTorch | 2.300 | 2.290 | 2.290 | 0.200 | 3 | 60 |'
+    assert len(table) == 2 + 2 + 3          # header, 2 baseline rows, 3 of bn

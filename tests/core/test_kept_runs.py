@@ -58,7 +58,7 @@ def test_the_readers_run_is_drawn_over_the_kept_one(tmp_path, monkeypatch):
     mine = record([2.2, float('nan'), 1.1], [0.4, 0.5, 0.7], budget='smoke')
     mine['history'][1]['train_loss'] = None         # a non-finite loss, as records store it
     trainer = types.SimpleNamespace(record=mine)
-    plot = kept_runs.beside_kept('pytorch')(trainer, 'demo')
+    plot = kept_runs.bound('pytorch')[2](trainer, 'demo')
     (kept_label, kx, ky, _), (my_label, mx, my, colour) = lines(plot, 0)
     assert kept_label == 'kept: demo (3 epochs, budget full, cpu)'
     assert (kx, ky) == ([1, 2, 3], [2.30, 2.28, 1.74])
@@ -80,3 +80,42 @@ def test_several_runs_are_drawn_in_order_with_the_highlighted_one_last():
         kept_runs.plot_runs(runs, fields=('accuracy',))
     with pytest.raises(ValueError, match='neither a run record nor a Trainer that has run a fit'):
         kept_runs.plot_runs({'x': types.SimpleNamespace(record=None)})
+
+
+def keep_named(book, run, content, chapter='exercises', framework='pytorch'):
+    folder = book / chapter / 'reference'
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f'{framework}.{run}.json').write_text(json.dumps(content))
+
+
+def test_a_named_run_is_read_from_its_own_record(tmp_path, monkeypatch):
+    mine = record([0.9, 0.5], [0.7, 0.8])
+    keep_named(tmp_path / 'book', 'batch-norm', mine)
+    monkeypatch.setenv('D2LMINI_BOOK', str(tmp_path / 'book'))
+    monkeypatch.setattr(kept_runs.chapter_code, 'RELEASE_URL', f'file://{tmp_path}/nowhere')
+    kept_run, _, _ = kept_runs.bound('pytorch')
+    assert kept_run('exercises', 'batch-norm') == mine
+    with pytest.raises(ChapterCodeError, match=r"keeps no pytorch reference run named 'residual'"):
+        kept_run('exercises', 'residual')
+
+
+def test_kept_runs_are_drawn_with_those_trained_here_in_their_place(tmp_path, monkeypatch):
+    """A question's figure: the kept runs, cut to the budget; a run trained in the notebook
+    replaces the kept one of its name; one not kept yet is named under the figure."""
+    keep(tmp_path / 'book', chapter='demo')
+    keep_named(tmp_path / 'book', 'bn', record([0.9, 0.5], [0.7, 0.8]))
+    monkeypatch.setenv('D2LMINI_BOOK', str(tmp_path / 'book'))
+    monkeypatch.setattr(kept_runs.chapter_code, 'RELEASE_URL', f'file://{tmp_path}/nowhere')
+    _, plot_kept, _ = kept_runs.bound('pytorch')
+    runs = {'baseline': ('demo', None), 'bn': ('exercises', 'bn'), 'v3': ('exercises', 'v3')}
+    plot = plot_kept(runs, epochs=2)
+    assert [(label, x, y) for label, x, y, _ in lines(plot, 0)] == [
+        ('baseline', [1, 2], [2.30, 2.28]), ('bn', [1, 2], [0.9, 0.5])]    # cut to 2 epochs
+    assert 'not kept yet (no reference run to read): v3' in [t.get_text() for t in plot.figure.texts]
+    mine = types.SimpleNamespace(record=record([1.2, 0.6], [0.6, 0.75], budget='smoke'))
+    plot = plot_kept(runs, epochs=2, fresh={'v3': mine, 'bn': mine})
+    drawn = lines(plot, 1)
+    assert [label for label, *_ in drawn] == ['baseline', 'bn (trained here)', 'v3 (trained here)']
+    assert [y for _, _, y, _ in drawn[1:]] == [[0.6, 0.75]] * 2
+    assert drawn[1][3] != drawn[2][3]           # several of them: each in a colour of its own
+    assert plot.figure.texts == []              # nothing missing

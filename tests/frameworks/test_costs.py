@@ -125,3 +125,30 @@ def test_cost_report_agrees_with_xla_cost_analysis(framework):
                                  row.layer.kernel, row.layer.stride))
                  for row in report.rows if row.layer.kind in ('conv', 'dense'))
     assert 0 < flops - 2 * inside < 0.01 * 2 * macs
+
+
+def test_tensorflow_cost_report_counts_the_layers_a_layer_makes_in_build(framework):
+    """A Keras layer may make its sublayers in build(), once it knows its input's shape (the
+    worked exercises' residual Inception block does): the report builds the model before it
+    looks for layers, so it counts them."""
+    if framework != 'tensorflow':
+        pytest.skip('Keras layers only')
+    import tensorflow as tf
+    from d2lmini import tensorflow as d2l
+    L = tf.keras.layers
+
+    class Projecting(L.Layer):
+        def build(self, input_shape):
+            self.project = L.Conv2D(8, 1)
+
+        def call(self, X):
+            return self.project(X)
+
+    class Net(d2l.Classifier):
+        def __init__(self):
+            super().__init__()
+            self.net = tf.keras.Sequential([Projecting(), L.GlobalAveragePooling2D(), L.Dense(10)])
+
+    report = Net().cost_report((1, 6, 6, 3))
+    assert report.total.params == (3 * 8 + 8) + (8 * 10 + 10)
+    assert report.total.macs == 6 * 6 * 3 * 8 + 8 * 10

@@ -557,3 +557,27 @@ def test_the_start_line_says_what_became_of_num_gpus(kit, capsys):
         assert line.endswith(trainer.placement.note) and trainer.placement.note, line
     else:
         assert line.startswith('Training on 2 devices (gpu:0, gpu:1)'), line
+
+
+def test_pytorch_apply_init_leaves_batchnorm_statistics_and_the_mode_alone(framework):
+    """apply_init's shape-finding pass runs in eval mode, as the other frameworks' does: a
+    pass in training mode would move BatchNorm's running statistics once, and a model's first
+    outputs in inference mode would then differ from the other frameworks'."""
+    if framework != 'pytorch':
+        pytest.skip('PyTorch only')
+    import torch
+    from torch import nn
+    from d2lmini import torch as d2l
+
+    class Net(d2l.Classifier):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.LazyConv2d(4, 3), nn.LazyBatchNorm2d(), nn.ReLU(),
+                                     nn.Flatten(), nn.LazyLinear(10))
+
+    model = Net()
+    model.apply_init([torch.randn(8, 1, 8, 8) * 3 + 1], d2l.init_cnn)
+    norm = model.net[1]
+    assert torch.equal(norm.running_mean, torch.zeros(4))
+    assert torch.equal(norm.running_var, torch.ones(4)) and int(norm.num_batches_tracked) == 0
+    assert model.training           # the mode it had, for the Trainer
