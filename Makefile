@@ -124,10 +124,11 @@ test-book: setup
 	$(PY) -m pytest -q tests/book
 
 # Full-budget runs of a chapter's notebooks, kept in book/<chapter>/reference/ (hours on a CPU;
-# run it again after an interruption to resume). CHAPTER= and FRAMEWORKS= (comma-separated).
+# run it again after an interruption to resume). CHAPTER= and FRAMEWORKS= (comma-separated);
+# RUNS= (comma-separated) trains only those of a notebook's named runs.
 reference: setup
 	$(PY) -m book.tools.reference $(if $(CHAPTER),--chapter $(CHAPTER)) \
-	  $(if $(FRAMEWORKS),--frameworks $(FRAMEWORKS))
+	  $(if $(FRAMEWORKS),--frameworks $(FRAMEWORKS)) $(if $(RUNS),--runs $(RUNS))
 
 # A notebook alone with d2lmini from a built wheel (PyTorch on a fresh Python 3.11 venv; MXNet on
 # Python 3.12 through the [mxnet] extra, whose framework tests run there too); LICENSE in wheel/sdist.

@@ -33,16 +33,25 @@ def kernel_name(nb, path, name=None):
     return name
 
 
-def execute(source, target, cell_timeout=3600, startup_timeout=120, env=None, kernel=None):
+SKIP_TAG = 'skip-execution'      # nbclient leaves cells with this tag alone
+
+
+def execute(source, target, cell_timeout=3600, startup_timeout=120, env=None, kernel=None,
+            skip=None):
     """Run `source` top to bottom into `target`; returns the seconds it took. What the kernel
     process prints (library logs, not cell outputs) goes to <target>.kernel.log. On an error,
     the partly executed notebook goes to <target>.failed.ipynb and ExecutionError names the
     notebook, the cell and the error. `env`: variables to set for the kernel, on top of this
     process's environment. `kernel`: the Jupyter kernel to run it with (default: the one its
     metadata names; the chapter notebooks name Colab's `python3`, and the build passes each
-    framework's kernel from d2lmini/frameworks.py)."""
+    framework's kernel from d2lmini/frameworks.py). `skip(cell)`: True for a code cell not to
+    run (it keeps no outputs in `target`)."""
     source, target = pathlib.Path(source), pathlib.Path(target)
     nb = nbformat.read(str(source), as_version=4)
+    skipped = [cell for cell in nb.cells if cell.cell_type == 'code' and skip and skip(cell)]
+    for cell in skipped:
+        cell.outputs, cell.execution_count = [], None
+        cell.metadata['tags'] = cell.metadata.get('tags', []) + [SKIP_TAG]
     name = kernel_name(nb, source, kernel)
     current = {}
 
@@ -62,6 +71,7 @@ def execute(source, target, cell_timeout=3600, startup_timeout=120, env=None, ke
         with open(log_path, 'wb') as log:
             client.execute(env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
+        unskip(skipped)
         nbformat.write(nb, str(failed))
         where = (f"cell {current['index']} ({first_line(current['cell'], 80)!r})" if current
                  else 'kernel start-up')
@@ -71,5 +81,11 @@ def execute(source, target, cell_timeout=3600, startup_timeout=120, env=None, ke
         raise ExecutionError(
             f'Executing {source} with kernel {name!r} failed in {where}: {what}\n'
             f'(partly executed notebook: {failed}; kernel log: {log_path})\n{str(error).strip()}') from None
+    unskip(skipped)
     nbformat.write(nb, str(target))
     return time.perf_counter() - start
+
+
+def unskip(cells):
+    for cell in cells:
+        cell.metadata['tags'] = [tag for tag in cell.metadata['tags'] if tag != SKIP_TAG]

@@ -9,6 +9,11 @@ folder of its own there): run the same command again after an interruption and t
 resumes from the last epoch (or the step where Ctrl-C stopped it).
 The log shows one line per finished epoch, read from the checkpoints, so `tail -f` follows it.
 
+A notebook that trains several named runs (training cells tagged `run-<name>`) may run some
+of them only (`RUNS=batch-norm,residual`, `--runs`): the other training cells are not run and
+keep their kept outputs, so a set of runs too long for one sitting is made over several, each
+run kept as it is done.
+
 Results, in `book/<chapter>/reference/` (kept_runs.py reads them):
     <chapter>_<framework>.ipynb   the executed notebook
     <framework>.json              its run record (d2lmini/record.py) plus `reference`: the git
@@ -182,10 +187,13 @@ class Watcher(threading.Thread):
         self.printed[path.parent] = max(printed, len(meta['history']))
 
 
-def run(chapter, framework, root=chapters.ROOT):
+def run(chapter, framework, root=chapters.ROOT, runs=None):
     """Execute one notebook with the full budget (resuming from its checkpoints) and write
     its reference notebook and a record per training cell (kept_runs.record_path); returns
-    {run name (None for the unnamed one): the record's path}."""
+    {run name (None for the unnamed one): the record's path}. `runs`: the names of the named
+    runs to train (default: every training cell); the other training cells are skipped and
+    keep the outputs of the kept reference notebook. ReferenceRunError for a name that no
+    training cell trains."""
     source = chapters.notebook_path(chapter, framework, root)
     directory = checkpoint_dir(chapter, framework, root)
     directory.mkdir(parents=True, exist_ok=True)
@@ -201,6 +209,16 @@ def run(chapter, framework, root=chapters.ROOT):
     if not cells:
         raise ReferenceRunError(f'{source.name}: no code cell is tagged {chapters.TRAIN_TAG!r}: '
                                 'a reference run keeps the outputs of a training cell')
+    named = [name for name in cells if name is not None]
+    unknown = [name for name in runs or () if name not in named]
+    if unknown:
+        raise ReferenceRunError(f'{source.name} trains no run named {", ".join(unknown)}; its '
+                                f'named runs: {", ".join(named) or "none"}')
+    selected = list(cells) if not runs else [name for name in cells if name in runs]
+
+    def skip(cell):
+        return (runs is not None and chapters.TRAIN_TAG in cell.metadata.get('tags', [])
+                and chapters.run_name(cell) not in selected)
     # A run resumed over several processes adds up their times and loads (kept beside the
     # checkpoints; a finished run starts afresh).
     parts_path = directory / 'reference-parts.json'
@@ -222,7 +240,8 @@ def run(chapter, framework, root=chapters.ROOT):
           f'full budget; checkpoints in {directory.relative_to(root)}', flush=True)
     executed = directory / f'{chapter}_{framework}.executed.ipynb'
     part = dict(started_at=started.isoformat(timespec='seconds'), code_hash=code_hash,
-                git_commit=commit, resumed_from=latest_checkpoint(directory))
+                git_commit=commit, resumed_from=latest_checkpoint(directory),
+                runs=[name for name in selected if name is not None] or None)
     begun = time.time()
 
     def note(finished=False):
@@ -239,7 +258,7 @@ def run(chapter, framework, root=chapters.ROOT):
     finished = False
     try:
         execute.execute(source, executed, cell_timeout=None, env=env,
-                        kernel=frameworks.get(framework).kernel)
+                        kernel=frameworks.get(framework).kernel, skip=skip)
         finished = True
     finally:
         watcher.stop.set()
@@ -249,8 +268,8 @@ def run(chapter, framework, root=chapters.ROOT):
         note(finished)
     parts.append(part)
     nb = nbformat.read(str(executed), as_version=4)
-    found = {run: runs.records(nbformat.from_dict({'cells': [cell]}))
-             for run, cell in showing.train_cells(nb, executed.name).items()}
+    found = {run: records_of(cell) for run, cell in showing.train_cells(nb, executed.name).items()
+             if run in selected}
     if any(len(recs) != 1 or recs[0]['status'] != 'finished' for recs in found.values()):
         raise SystemExit(f'{label}: expected one finished run record in each training cell, found '
                          + ', '.join(f'{run or "the unnamed run"}: {[r["status"] for r in recs]}'
@@ -271,6 +290,7 @@ def run(chapter, framework, root=chapters.ROOT):
                     other_cpu_share=round(other / (meta['execution_s'] * os.cpu_count()), 4))
     target = kept_runs.reference_dir(chapter, root)
     target.mkdir(exist_ok=True)
+    keep_other_runs(nb, target / source.name, selected)
     nbformat.write(nb, str(target / source.name))
     paths = {}
     for run, (record,) in found.items():
@@ -292,11 +312,30 @@ def run(chapter, framework, root=chapters.ROOT):
     return paths
 
 
+def records_of(cell):
+    """The run records (runs.records) among a training cell's outputs."""
+    return runs.records(nbformat.from_dict({'cells': [cell]}))
+
+
+def keep_other_runs(nb, kept_path, selected):
+    """Give the training cells of `nb` (an executed notebook) whose runs were not `selected` the
+    outputs they have in the kept reference notebook at `kept_path`, if any: that notebook
+    holds every run's outputs, whichever execution made them."""
+    if not kept_path.exists():
+        return
+    kept = showing.train_cells(nbformat.read(str(kept_path), as_version=4), kept_path.name)
+    for run, cell in showing.train_cells(nb, kept_path.name).items():
+        if run not in selected and run in kept:
+            cell.outputs, cell.execution_count = kept[run].outputs, kept[run].execution_count
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--chapter', action='append', help='default: every chapter')
     parser.add_argument('--frameworks', default=','.join(IDS),
                         help='comma-separated, run in this order (default: %(default)s)')
+    parser.add_argument('--runs', help='comma-separated names of the named runs to train '
+                                       '(default: all); the others keep their kept outputs')
     parser.add_argument('--show-only', action='store_true',
                         help='run nothing; put the kept reference outputs into the source '
                              'notebooks (labelled stale where the code has changed), redraw '
@@ -304,6 +343,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     names = args.chapter or chapters.chapters()
     frameworks = [fw.strip() for fw in args.frameworks.split(',') if fw.strip()]
+    selected = [name.strip() for name in args.runs.split(',') if name.strip()] if args.runs else None
     unknown = sorted(set(frameworks) - set(IDS))
     if unknown:
         parser.error(f'unknown framework(s) {", ".join(unknown)}; choose from {", ".join(IDS)}')
@@ -335,7 +375,7 @@ def main(argv=None):
         for chapter in names:
             for framework in frameworks:
                 try:
-                    run(chapter, framework)
+                    run(chapter, framework, runs=selected)
                 except (ReferenceRunError, chapters.ChapterError) as error:
                     sys.exit(f'make reference: {error}')
                 except BaseException:

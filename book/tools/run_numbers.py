@@ -174,12 +174,19 @@ def _gap(value):
     return 'below 0.0001' if value is not None and 0 < value < 0.00005 else _number(value, 4)
 
 
-def _range(values, digits):
+def _signed(value, digits):
+    return f'{"+" if value >= 0 else "−"}{abs(value):.{digits}f}'
+
+
+def _range(values, digits, signed=False):
+    """'low–high' of the values that are not None (one value if they round alike); signed:
+    each with its sign, '−0.012 to +0.004'."""
     values = [v for v in values if v is not None]
     if not values:
         return MISSING
-    low, high = _number(min(values), digits), _number(max(values), digits)
-    return low if low == high else f'{low}–{high}'
+    text = _signed if signed else _number
+    low, high = text(min(values), digits), text(max(values), digits)
+    return low if low == high else f'{low} to {high}' if signed else f'{low}–{high}'
 
 
 def columns(facts):
@@ -277,18 +284,6 @@ def _named_text(field, value):
     return _number(value, 0 if field in ('seconds_per_epoch', 'minutes') else 3)
 
 
-def _signed(value, digits):
-    return f'{"+" if value >= 0 else "−"}{abs(value):.{digits}f}'
-
-
-def _signed_range(values, digits):
-    values = [v for v in values if v is not None]
-    if not values:
-        return MISSING
-    low, high = _signed(min(values), digits), _signed(max(values), digits)
-    return low if low == high else f'{low} to {high}'
-
-
 def run_names(chapter, root=chapters.ROOT):
     """The names of the runs the chapter's notebooks that exist train (their training cells'
     `run-<name>` tags), in the order of the first notebook."""
@@ -332,9 +327,10 @@ def named_quotes(names, named, facts, baseline=None):
                 continue
             both = [fw for fw in by_fw if fw in other_fw]
             for field in DELTA_FIELDS:
-                values[f'delta.{name}.{other}.{field}_range'] = _signed_range(
+                values[f'delta.{name}.{other}.{field}_range'] = _range(
                     [by_fw[fw][field] - other_fw[fw][field] for fw in both
-                     if by_fw[fw][field] is not None and other_fw[fw][field] is not None], 3)
+                     if by_fw[fw][field] is not None and other_fw[fw][field] is not None], 3,
+                    signed=True)
             values[f'ratio.{name}.{other}.seconds_per_epoch_range'] = _range(
                 [by_fw[fw]['seconds_per_epoch'] / other_fw[fw]['seconds_per_epoch'] for fw in both
                  if by_fw[fw]['seconds_per_epoch'] and other_fw[fw]['seconds_per_epoch']], 2)

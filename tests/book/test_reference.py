@@ -265,6 +265,30 @@ def test_a_notebook_of_named_runs_keeps_a_record_per_run_and_resumes_each(tiny_s
         assert shown['history'] == record['history']
 
 
+def test_named_runs_can_be_made_a_few_at_a_time(tiny_source, tmp_path):
+    """RUNS=: the runs not chosen are not trained, and keep what the kept notebook shows of
+    them; a name no training cell trains is refused before any work."""
+    source = tiny_source
+    write_two_runs(source, epochs_b=1)
+    with pytest.raises(kept_runs.ReferenceRunError, match='trains no run named c; its named '
+                                                          'runs: a, b'):
+        reference.run('tiny', 'pytorch', root=tmp_path, runs=['c'])
+    paths = reference.run('tiny', 'pytorch', root=tmp_path, runs=['b'])
+    assert list(paths) == ['b'] and not kept_runs.record_path('tiny', 'pytorch', 'a', tmp_path).exists()
+    kept_path = source.parent / 'reference' / source.name
+    kept = nbformat.read(str(kept_path), as_version=4)
+    assert showing.train_cell(kept, 'kept', 'a').outputs == []          # not run
+    b_outputs = showing.train_cell(kept, 'kept', 'b').outputs
+    assert b_outputs and 'skip-execution' not in str(kept)
+    paths = reference.run('tiny', 'pytorch', root=tmp_path, runs=['a'])
+    assert list(paths) == ['a']
+    kept = nbformat.read(str(kept_path), as_version=4)
+    assert showing.train_cell(kept, 'kept', 'b').outputs == b_outputs     # kept from before
+    assert runs.records(nbformat.from_dict({'cells': [showing.train_cell(kept, 'kept', 'a')]}))
+    part = json.loads(kept_runs.record_path('tiny', 'pytorch', 'a', tmp_path).read_text())
+    assert part['reference']['run'] == 'a'
+
+
 def test_a_stale_reference_is_found_by_its_code_hash(tmp_path):
     folder = tmp_path / 'book' / 'demo'
     (folder / 'reference').mkdir(parents=True)
