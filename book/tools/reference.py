@@ -170,21 +170,30 @@ class Watcher(threading.Thread):
                 self.on_measure()
 
     def poll(self):
+        """Print the epochs not printed yet of every run training in the directory, oldest
+        first: one run may finish and the next begin between two polls. With several runs,
+        each line names its run's folder."""
         try:
-            path = newest_checkpoint(self.directory)
-            meta = None if path is None else checkpoint.read_meta(path)
-        except (CheckpointError, OSError):
-            return          # one being replaced (the next poll reads it), or a bad one
-        if meta is None:
-            return          # no checkpoint yet
-        printed = self.printed.get(path.parent, 0)
-        for row in meta['history'][printed:]:
-            speed = row['examples_per_sec']
-            print(f"{time.strftime('%H:%M:%S')} {self.label} epoch {row['epoch']}/"
-                  f"{meta['epochs_planned']}: train loss {row['train_loss']:.4f}, val loss "
-                  f"{row['val_loss']:.4f}, val acc {row['val_acc']:.4f}, "
-                  f"{'n/a' if speed is None else f'{speed:.1f}'} examples/s", flush=True)
-        self.printed[path.parent] = max(printed, len(meta['history']))
+            folders = sorted(checkpoint.run_folders(self.directory), key=lambda f: f.stat().st_mtime)
+        except OSError:
+            return          # a folder went meanwhile: the next poll reads them
+        for folder in folders:
+            try:
+                path = checkpoint.latest(folder)
+                meta = None if path is None else checkpoint.read_meta(path)
+            except (CheckpointError, OSError):
+                continue    # one being replaced (the next poll reads it), or a bad one
+            if meta is None:
+                continue    # no checkpoint yet
+            printed = self.printed.get(folder, 0)
+            which = f' {folder.name}' if len(folders) > 1 else ''
+            for row in meta['history'][printed:]:
+                speed = row['examples_per_sec']
+                print(f"{time.strftime('%H:%M:%S')} {self.label}{which} epoch {row['epoch']}/"
+                      f"{meta['epochs_planned']}: train loss {row['train_loss']:.4f}, val loss "
+                      f"{row['val_loss']:.4f}, val acc {row['val_acc']:.4f}, "
+                      f"{'n/a' if speed is None else f'{speed:.1f}'} examples/s", flush=True)
+            self.printed[folder] = max(printed, len(meta['history']))
 
 
 def run(chapter, framework, root=chapters.ROOT, runs=None):

@@ -4,6 +4,7 @@ then read back (kept_runs.py), shown (showing.py) and quoted (run_numbers.py).""
 import json
 import math
 import os
+import re
 import signal
 import time
 
@@ -12,6 +13,7 @@ import pytest
 
 from book.tools import chapters, figures, kept_runs, reference, run_numbers, runs, showing
 from fixtures import demo_chapter
+from d2lmini import checkpoint
 from d2lmini import notebook as notebook_outputs
 
 CODE = '''from torch import nn
@@ -251,7 +253,12 @@ def test_a_notebook_of_named_runs_keeps_a_record_per_run_and_resumes_each(tiny_s
     assert a['resumed_from']['epoch'] == 1      # ... and a, finished, was read back from its own
     assert a['history'][0]['train_loss'] != b['history'][0]['train_loss']   # two runs, not one
     log = capsys.readouterr().out
-    assert 'tiny/pytorch epoch 2/2: train loss' in log
+    # each run's epochs in the log, named by its folder, though both ran between two polls
+    folders = {path.name for path in checkpoint.run_folders(reference.checkpoint_dir('tiny', 'pytorch', tmp_path))}
+    assert len(folders) == 2
+    for folder in folders:
+        assert f'tiny/pytorch {folder} epoch 1/' in log
+    assert re.search(r'tiny/pytorch \S+ epoch 2/2: train loss', log)
     named = kept_runs.load_named('tiny', root=tmp_path)
     assert list(named) == ['a', 'b'] and named['b']['pytorch'].record == b
     assert named['a']['pytorch'].current and named['a']['pytorch'].name == 'tiny/pytorch/a'
