@@ -44,7 +44,9 @@ the first epochs of another chapter's reference runs as a baseline:
     run.<run>.<field>_range    lowest and highest over the frameworks
     delta.<run>.<other>.<field>_range   per framework, <run> minus <other> (signed), lowest and
                            highest, for train_loss_e1, train_loss, val_loss, val_acc
-    ratio.<run>.<other>.seconds_per_epoch_range   the same for <run> over <other>
+    ratio.<run>.<other>.seconds_per_epoch_range   the same for <run> over <other>, from the
+                           frameworks whose two runs ran on the same kind of machine (CPU model,
+                           core count, platform): times from different machines do not compare
     runs.table             all of them as a Markdown table, a row per run and framework
 
 Every run that a training cell names gets its keys, with MISSING where it has no record yet.
@@ -264,12 +266,14 @@ def left_chance(history, facts):
 
 def named_values(record, facts, epochs=None):
     """{field: number or None} of NAMED_FIELDS for a run record, over its first `epochs` epochs
-    (all if None); left_chance over the whole record."""
+    (all if None); left_chance over the whole record; and `machine`, what its times depend on."""
     history = record['history'][:epochs] if epochs else record['history']
     last, seconds = history[-1], [row.get('seconds') for row in history]
     seconds = [s for s in seconds if s is not None]
     left = left_chance(record['history'], facts) if facts.classes else None
-    return dict(train_loss_e1=history[0]['train_loss'], train_loss=last['train_loss'],
+    host = record.get('host') or {}
+    return dict(machine=(host.get('cpu_model'), host.get('cpu_count'), host.get('platform')),
+                train_loss_e1=history[0]['train_loss'], train_loss=last['train_loss'],
                 val_loss=last['val_loss'], val_acc=last['val_acc'],
                 left_chance=left if left is not None else -len(record['history']),
                 seconds_per_epoch=sum(seconds) / len(seconds) if seconds else None,
@@ -333,7 +337,8 @@ def named_quotes(names, named, facts, baseline=None):
                     signed=True)
             values[f'ratio.{name}.{other}.seconds_per_epoch_range'] = _range(
                 [by_fw[fw]['seconds_per_epoch'] / other_fw[fw]['seconds_per_epoch'] for fw in both
-                 if by_fw[fw]['seconds_per_epoch'] and other_fw[fw]['seconds_per_epoch']], 2)
+                 if by_fw[fw]['seconds_per_epoch'] and other_fw[fw]['seconds_per_epoch']
+                 and by_fw[fw]['machine'] == other_fw[fw]['machine']], 2)
     row = lambda cells: '| ' + ' | '.join(cells) + ' |\n'
     table = (row(['run', 'framework'] + [title for _, title in NAMED_COLUMNS])
              + row([':--', ':--'] + ['--:'] * len(NAMED_COLUMNS)))

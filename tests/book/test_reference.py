@@ -150,7 +150,7 @@ def test_a_part_is_noted_while_it_runs_and_a_lost_one_is_told(tiny_source, tmp_p
 
 def test_a_stopped_run_says_what_was_kept_and_how_to_resume(monkeypatch, capsys):
     """SIGTERM (or Ctrl-C) ends `make reference` with a message, not nbclient's traceback."""
-    def interrupted(chapter, framework):
+    def interrupted(chapter, framework, runs=None):
         os.kill(os.getpid(), signal.SIGTERM)
         try:
             time.sleep(10)
@@ -166,7 +166,7 @@ def test_a_stopped_run_says_what_was_kept_and_how_to_resume(monkeypatch, capsys)
     assert '_build/reference/googlenet/jax/: run the same command to resume' in message
     assert signal.getsignal(signal.SIGTERM) is before, 'the handler outlived the command'
 
-    def failing(chapter, framework):        # a failure with no signal is not hidden
+    def failing(chapter, framework, runs=None):     # a failure with no signal is not hidden
         raise AssertionError('a real failure')
 
     monkeypatch.setattr(reference, 'run', failing)
@@ -569,6 +569,12 @@ def test_named_runs_are_quoted_against_the_baseline_cut_to_their_budget():
     assert values['delta.bn.baseline.val_acc_range'] == '+0.590 to +0.600'
     assert values['delta.baseline.bn.train_loss_range'] == '+1.790 to +1.840'
     assert values['ratio.bn.baseline.seconds_per_epoch_range'] == '1.00'
+    # times from another kind of machine are not divided by these
+    baseline['jax'].record['host'] = dict(baseline['jax'].record['host'], cpu_model='Other CPU')
+    baseline['pytorch'].record['host'] = dict(baseline['pytorch'].record['host'], cpu_model='Other CPU')
+    values = run_numbers.named_quotes(['bn', 'v3'], named, facts, baseline)
+    assert values['ratio.bn.baseline.seconds_per_epoch_range'] == run_numbers.MISSING
+    assert values['delta.bn.baseline.val_acc_range'] == '+0.590 to +0.600'
     # a run that no framework has kept yet: every key there, none made up
     assert values['run.v3.val_acc_range'] == run_numbers.MISSING
     assert values['run.v3.tensorflow.val_acc'] == run_numbers.MISSING
