@@ -298,11 +298,11 @@ def test_worked_answers_are_folded_until_opened_and_the_chapter_links_them(brows
     assert page.url.endswith(f'book/{exercises}/{PAGE}.html#exercise-4')
     assert page.evaluate('() => document.getElementById("exercise-4").getBoundingClientRect().top') < 200
     closed = page.evaluate(ANSWER_STATE_JS)
-    assert len(closed) == 3 and all(a == {'open': False, 'summary': True, 'tabs': False} for a in closed)
+    assert len(closed) == 5 and all(a == {'open': False, 'summary': True, 'tabs': False} for a in closed)
     page.locator('details.answer > summary').nth(1).click()
     opened = page.evaluate(ANSWER_STATE_JS)
     assert opened[1] == {'open': True, 'summary': True, 'tabs': True}
-    assert [a['open'] for a in opened] == [False, True, False]
+    assert [a['open'] for a in opened] == [False, True, False, False, False]
     images = page.evaluate('() => Array.from(document.images).map((img) => img.naturalWidth)')
     assert images and all(width > 0 for width in images)       # the intensity figure too
     assert session.errors == [] and session.outside == []

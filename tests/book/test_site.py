@@ -162,6 +162,11 @@ def test_run_table_links_colab_downloads_and_states_budget_and_device(chapter):
             assert f'reference run: {showing.describe(ref)}' in outputs
             assert ('produced by an earlier version of this code' in outputs) is not ref.current
             continue
+        named = [by_fw[fw] for by_fw in kept_runs.load_named(chapter).values() if fw in by_fw]
+        if named:       # one record per named run (the worked exercises)
+            assert (f'reference runs ({", ".join(r.run for r in named)}): '
+                    f'{showing.describe(named[0])}') in outputs
+            continue
         nb = executed(chapter, fw)
         records = runs.records(nb)
         if any('train' in merge.tags(c) for c in nb.cells):
@@ -178,23 +183,30 @@ def test_training_tabs_show_the_reference_runs_labelled(chapter):
     page = chapter_page(chapter)
     refs = kept_runs.load_all(chapter)
     training = [tabs_of(t) for t in tab_sets(page) if t.select('div.cell.tag_train')]
-    if not any('train' in merge.tags(c) for c in executed(chapter, FRAMEWORKS[0]).cells):
+    cells = showing.train_cells(executed(chapter, FRAMEWORKS[0]), chapter)
+    if not cells:
         assert training == [] and refs == {}, 'a chapter without a training cell shows no runs'
         return
-    assert len(training) == 1, 'one tab set holds the training cells'
-    for fw, tab in training[0].items():
+    # one tab set per training cell: the chapter's one run, or each named run
+    assert len(training) == len(cells), 'a tab set for each training cell'
+    for run, tabs in zip(cells, training):
+        check_reference_tabs(chapter, run, tabs)
+
+
+def check_reference_tabs(chapter, run, tabs):
+    for fw, tab in tabs.items():
         label = tab.select('.d2lmini-reference')
-        if fw not in refs:
+        ref = kept_runs.load(chapter, fw, run=run)
+        if ref is None:
             assert not label, f'{fw} has no reference run, yet its tab shows a label'
             continue
-        ref = refs[fw]
         assert len(label) == 1, f'{fw}: the reference run is shown without its label'
         kind = 'current' if ref.current else 'stale'
         assert f'd2lmini-reference-{kind}' in label[0]['class']
         assert showing.describe(ref) in squash(label[0].get_text())
         text = squash(tab.get_text())
         assert '_build' not in text and 'from the checkpoint' not in text, f'{fw}: build internals'
-        for out in showing.reference_outputs(ref, showing.train_cell(ref.notebook, fw)):
+        for out in showing.reference_outputs(ref, showing.train_cell(ref.notebook, fw, run)):
             # its start line, and its epoch lines (a display with plain text only)
             shown = out.text if out.output_type == 'stream' else (
                 out.data['text/plain'] if set(out.get('data', {})) == {'text/plain'} else '')
@@ -206,7 +218,7 @@ def test_training_tabs_show_the_reference_runs_labelled(chapter):
 def test_prose_quotes_the_reference_runs(chapter):
     """Every number the shared prose quotes is on the page, with the value the records give."""
     page = chapter_page(chapter)
-    values = run_numbers.quotes(kept_runs.load_all(chapter), run_numbers.Facts.of(chapter))
+    values = run_numbers.chapter_quotes(chapter, kept_runs.load_all(chapter))
     prose = '\n'.join(c.source for c in executed(chapter, FRAMEWORKS[0]).cells if merge.is_shared(c))
     marked = [m.group('key') for m in showing.QUOTE_SPAN.finditer(prose)]
     shown = page.select('article [data-reference]')
