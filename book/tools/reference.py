@@ -369,9 +369,10 @@ def main(argv=None):
             for path in sorted(set(changed)):
                 print(f'updated {path.relative_to(chapters.ROOT)}')
         return 0
-    # Ctrl-C or SIGTERM (a session or job ending): nbclient shuts the kernel down, which saves a
-    # checkpoint, and `run` notes its part. Whatever nbclient raises while it cleans up is noise
-    # then; the user needs to know what was kept and how to go on.
+    # Ctrl-C or SIGTERM (a session or job ending): while a notebook runs, execute stops its
+    # kernel, which saves a checkpoint, and raises execute.Stopped; at other times the handler
+    # below raises. Either way `run` notes its part, and the user needs to know what was kept
+    # and how to go on.
     stopped = []
 
     def stop(signum, frame):
@@ -387,15 +388,17 @@ def main(argv=None):
                     run(chapter, framework, runs=selected)
                 except (ReferenceRunError, chapters.ChapterError) as error:
                     sys.exit(f'make reference: {error}')
-                except BaseException:
-                    if not stopped:
+                except BaseException as error:
+                    signum = (error.signum if isinstance(error, execute.Stopped)
+                              else stopped[0] if stopped else None)
+                    if signum is None:
                         raise
                     kept = checkpoint_dir(chapter, framework).relative_to(chapters.ROOT)
                     print(f'\nmake reference: {chapter}/{framework} was stopped by '
-                          f'{signal.Signals(stopped[0]).name}. Its checkpoints and the record of '
+                          f'{signal.Signals(signum).name}. Its checkpoints and the record of '
                           f'this part are kept in {kept}/: run the same command to resume.',
                           file=sys.stderr)
-                    return 128 + stopped[0]
+                    return 128 + signum
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -1,4 +1,7 @@
-"""book/tools/execute.py with the plain python3 kernel: outputs, environment, error messages."""
+"""book/tools/execute.py with the plain python3 kernel: outputs, environment, error messages,
+Ctrl-C and SIGTERM."""
+import signal
+
 import nbformat
 import pytest
 
@@ -68,3 +71,23 @@ def test_a_given_kernel_overrides_the_one_the_notebook_names(tmp_path):
         execute.execute(source, target, cell_timeout=60)
     execute.execute(source, target, cell_timeout=60, kernel='python3')
     assert nbformat.read(str(target), as_version=4).cells[0].outputs[0].text == '2\n'
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_the_kernel_and_says_which(tmp_path, signum):
+    """The signal reaches this process while a cell runs (the cell sends it to its kernel's
+    parent): the kernel is stopped, no further cell runs, Stopped names the signal (not
+    nbclient's DeadKernelError), and this process's handlers are the ones it had before."""
+    marker = tmp_path / 'the-next-cell-ran'
+    source = write(tmp_path, notebook(
+        f'import os, time\nos.kill(os.getppid(), {int(signum)})\ntime.sleep(60)',
+        f'open({str(marker)!r}, "w").close()'))
+    target = tmp_path / 'out' / 'chapter_pytorch.ipynb'
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with pytest.raises(execute.Stopped) as stopped:
+        execute.execute(source, target, cell_timeout=120)
+    assert stopped.value.signum == signum
+    assert isinstance(stopped.value, KeyboardInterrupt)     # uncaught, it ends a program as Ctrl-C does
+    assert not marker.exists()
+    assert target.with_suffix('.failed.ipynb').exists() and not target.exists()
+    assert {s: signal.getsignal(s) for s in before} == before

@@ -11,7 +11,7 @@ import time
 import nbformat
 import pytest
 
-from book.tools import chapters, figures, kept_runs, reference, run_numbers, runs, showing
+from book.tools import chapters, execute, figures, kept_runs, reference, run_numbers, runs, showing
 from fixtures import demo_chapter
 from d2lmini import checkpoint
 from d2lmini import notebook as notebook_outputs
@@ -165,6 +165,13 @@ def test_a_stopped_run_says_what_was_kept_and_how_to_resume(monkeypatch, capsys)
     assert 'googlenet/jax was stopped by SIGTERM' in message
     assert '_build/reference/googlenet/jax/: run the same command to resume' in message
     assert signal.getsignal(signal.SIGTERM) is before, 'the handler outlived the command'
+
+    def stopped_while_executing(chapter, framework, runs=None):
+        raise execute.Stopped(signal.SIGINT)    # as execute raises it: the handler above never ran
+
+    monkeypatch.setattr(reference, 'run', stopped_while_executing)
+    assert reference.main(['--chapter', 'googlenet', '--frameworks', 'tensorflow']) == 128 + signal.SIGINT
+    assert 'googlenet/tensorflow was stopped by SIGINT' in capsys.readouterr().err
 
     def failing(chapter, framework, runs=None):     # a failure with no signal is not hidden
         raise AssertionError('a real failure')
