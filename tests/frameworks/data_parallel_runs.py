@@ -2,12 +2,15 @@
 be told how many CPU devices to offer before they start (`D2LMINI_CPU_DEVICES`, set by the
 test). `python data_parallel_runs.py FRAMEWORK TMP_DIR` trains the kit's tiny models on one and
 on two devices and prints what it saw as one line of JSON, last; with `launched CHECKPOINT_DIR`
-after them, it is one of the processes a launcher (torchrun) started."""
+after them, it is one of the processes a launcher (torchrun) started, and writes what it saw
+to TMP_DIR/launched-rank-<RANK>.json (not to the stdout it shares with the other process: two
+writes of a long line to one pipe can interleave)."""
 import contextlib
 import io
 import json
 import multiprocessing
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -109,9 +112,9 @@ def main(framework, tmp, mode='', directory=None):
                     device=trainer.record and trainer.record['device'],
                     weights=kit.weights(trainer, model).tolist())
 
-    if mode == 'launched':      # in each process torchrun started: what it saw, one line
+    if mode == 'launched':      # in each process torchrun started: what it saw, in a file
         launched = dict(plain=summary(*run(2)), resumed=summary(*run(2, directory=directory)))
-        print(json.dumps({os.environ['RANK']: launched}))
+        pathlib.Path(tmp, f"launched-rank-{os.environ['RANK']}.json").write_text(json.dumps(launched))
         return
 
     # The same model on one and on two devices: a plain CNN, and BatchNorm with dropout
@@ -192,8 +195,8 @@ def main(framework, tmp, mode='', directory=None):
             env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True,
             timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
-        out['launched'] = {rank: runs for line in result.stdout.splitlines()
-                           if line.startswith('{') for rank, runs in json.loads(line).items()}
+        out['launched'] = {path.stem.rsplit('-', 1)[1]: json.loads(path.read_text())
+                           for path in pathlib.Path(tmp).glob('launched-rank-*.json')}
         out['launched']['stopped'] = summary(*stopped)
     # No worker process outlives its fit.
     out['children_left'] = [child.name for child in multiprocessing.active_children()]
